@@ -1,0 +1,5 @@
+"""`python -m persona_foundry` runs the CLI."""
+
+from .cli import app
+
+app()

@@ -1,0 +1,81 @@
+"""Every error Persona Foundry raises on purpose, as one tree.
+
+    PersonaFoundryError
+    ├── ConfigurationError        settings or flags that cannot work together
+    ├── InputError                a bad input file (missing, not an image, truncated, too big, …)
+    ├── OutputError               the output folder cannot be written
+    ├── ModelSetupError           the embedded model cannot be found, assembled or loaded
+    ├── SafetyError               a request the content rules refuse (minors and NSFW)
+    └── LLMError                  a call to a language model failed
+        ├── EndpointError         fatal for the whole run: wrong key, unreachable endpoint
+        ├── TransportError        a call that failed after its retries (429 storm, 5xx, timeouts)
+        └── StructuredOutputError the reply never validated against the stage's model
+
+Each error carries the evidence a user needs to act on it: the input, the bad value, the number
+of attempts, the last raw reply.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PersonaFoundryError(Exception):
+    """Base of every deliberate Persona Foundry error."""
+
+
+class ConfigurationError(PersonaFoundryError):
+    """Settings or flags that cannot work."""
+
+
+class InputError(PersonaFoundryError):
+    """An input file that cannot be used; names the file and the reason."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class OutputError(PersonaFoundryError):
+    """The output folder (or a file in it) cannot be written."""
+
+
+class ModelSetupError(PersonaFoundryError):
+    """The embedded model cannot be found, assembled or loaded."""
+
+
+class SafetyError(PersonaFoundryError):
+    """A request refused by the content rules (e.g. NSFW content for an apparent minor)."""
+
+
+class LLMError(PersonaFoundryError):
+    """A language-model call failed."""
+
+
+class EndpointError(LLMError):
+    """The endpoint cannot serve this run at all (wrong key, unreachable); stops the run."""
+
+
+class TransportError(LLMError):
+    """A call that still failed after its retries."""
+
+    def __init__(self, message: str, *, attempts: int, status_code: int | None = None) -> None:
+        self.attempts = attempts
+        self.status_code = status_code
+        super().__init__(f"{message} (after {attempts} attempt{'s' if attempts != 1 else ''})")
+
+
+class StructuredOutputError(LLMError):
+    """The model's reply never validated against the stage's output model."""
+
+    def __init__(self, stage: str, *, attempts: int, last_error: str, last_reply: str) -> None:
+        self.stage = stage
+        self.attempts = attempts
+        self.last_error = last_error
+        self.last_reply = last_reply
+        snippet = last_reply[:200].replace("\n", " ")
+        super().__init__(
+            f"stage {stage!r}: no valid reply after {attempts} attempts; "
+            f"last error: {last_error}; last reply starts: {snippet!r}"
+        )

@@ -1,0 +1,85 @@
+"""Safe file names and atomic writes: no name from a model or a user escapes the output folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from .errors import OutputError
+
+MAX_SLUG_CHARS = 80
+_UNSAFE_SLUG_CHARS = re.compile(r"[^\w\-]+", re.UNICODE)
+_RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
+                   *(f"lpt{i}" for i in range(10))}
+
+
+def safe_slug(text: str, *, fallback: str = "persona") -> str:
+    """A file-name-safe slug that keeps letters of any script (CJK stays CJK) and drops the rest.
+
+    Distinct inputs that slug to nothing (emoji only, punctuation only) still get distinct slugs:
+    the fallback carries a short hash of the original text.
+    """
+    normalized = unicodedata.normalize("NFKC", text).strip().lower()
+    slug = _UNSAFE_SLUG_CHARS.sub("_", normalized).strip("_-.")
+    slug = re.sub(r"_{2,}", "_", slug)[:MAX_SLUG_CHARS].strip("_-")
+    if not slug or slug in _RESERVED_NAMES:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+        slug = f"{fallback}-{digest}" if not slug else f"{slug}-{digest}"
+    return slug
+
+
+def path_within(root: Path, *parts: str) -> Path:
+    """Join slugged parts under root and refuse anything that would land outside it."""
+    root_resolved = root.resolve()
+    candidate = root_resolved.joinpath(*parts).resolve()
+    if not candidate.is_relative_to(root_resolved):
+        raise OutputError(f"refusing to write outside {root}: {'/'.join(parts)!r}")
+    return candidate
+
+
+def unique_path(path: Path, *, taken: set[Path] | None = None) -> Path:
+    """`path` itself if free, else `stem-2.ext`, `stem-3.ext`, … (also avoiding `taken`)."""
+    taken = taken or set()
+    candidate = path
+    counter = 2
+    while candidate.exists() or candidate in taken:
+        candidate = path.with_name(f"{path.stem}-{counter}{path.suffix}")
+        counter += 1
+    return candidate
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write data to path via a temp file in the same folder and a rename (never a torn file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    """Atomically write payload as pretty UTF-8 JSON (non-ASCII kept readable)."""
+    text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_writable_dir(path: Path) -> None:
+    """Create path if needed and prove a file can be written there, or raise OutputError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe."):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write to output folder {path}: {exc.strerror or exc}") from exc

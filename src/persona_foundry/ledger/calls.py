@@ -1,0 +1,70 @@
+"""Recording calls and reading cached replies."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What one call (with its transport retries) cost and returned."""
+
+    run_id: str
+    persona: str
+    stage: str
+    model: str
+    fingerprint: str
+    request_json: str
+    status: str  # "ok" | "invalid" | "error"
+    response_text: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    latency_ms: int = 0
+    attempts: int = 1
+    error: str | None = None
+
+
+class Ledger:
+    """Append-only call log plus the reply cache, over one SQLite connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def record_call(self, record: CallRecord) -> int:
+        """Append one call; return its row id."""
+        cursor = self.db.execute(
+            """
+            INSERT INTO calls (run_id, persona, stage, model, fingerprint, request_json,
+                response_text, prompt_tokens, completion_tokens, cached_tokens, latency_ms,
+                attempts, status, error)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            (
+                record.run_id, record.persona, record.stage, record.model, record.fingerprint,
+                record.request_json, record.response_text, record.prompt_tokens,
+                record.completion_tokens, record.cached_tokens, record.latency_ms,
+                record.attempts, record.status, record.error,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def cache_output(self, fingerprint: str, stage: str, output_json: str, call_id: int) -> None:
+        """Remember the validated output for a request fingerprint."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO cache (fingerprint, stage, output_json, call_id) "
+            "VALUES (?, ?, ?, ?)",
+            (fingerprint, stage, output_json, call_id),
+        )
+
+    def cached_output(self, fingerprint: str) -> str | None:
+        """The validated output stored for this fingerprint, if any."""
+        row = self.db.execute(
+            "SELECT output_json FROM cache WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()

@@ -1,0 +1,83 @@
+"""Append-only, named schema migrations; `migrate()` applies the ones a database lacks."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(function: Migration) -> Migration:
+    """Register a migration under its function name; order of definition is order of applying."""
+    MIGRATIONS.append((function.__name__, function))
+    return function
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply every migration not yet recorded in `_migrations`; return the names applied."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations "
+        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+    )
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, function in MIGRATIONS:
+        if name in done:
+            continue
+        with db:
+            function(db)
+            db.execute("INSERT INTO _migrations (name) VALUES (?)", (name,))
+        applied.append(name)
+    return applied
+
+
+@migration
+def m001_calls(db: sqlite3.Connection) -> None:
+    """One row per HTTP/local call attempt sequence (a transport-retried call is one row)."""
+    db.execute(
+        """
+        CREATE TABLE calls (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            persona TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            model TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            request_json TEXT NOT NULL,
+            response_text TEXT,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            latency_ms INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL,
+            error TEXT,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )
+        """
+    )
+    db.execute("CREATE INDEX calls_fingerprint ON calls (fingerprint)")
+    db.execute("CREATE INDEX calls_persona_stage ON calls (persona, stage)")
+
+
+@migration
+def m002_cache(db: sqlite3.Connection) -> None:
+    """Validated replies by the fingerprint of the request that first asked for them."""
+    db.execute(
+        """
+        CREATE TABLE cache (
+            fingerprint TEXT PRIMARY KEY,
+            stage TEXT NOT NULL,
+            output_json TEXT NOT NULL,
+            call_id INTEGER REFERENCES calls (id),
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )
+        """
+    )
+
+
+@migration
+def m003_cached_tokens(db: sqlite3.Connection) -> None:
+    """Prompt tokens the provider served from its prompt cache (cheaper input)."""
+    db.execute("ALTER TABLE calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")

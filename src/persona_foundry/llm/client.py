@@ -1,0 +1,205 @@
+"""The chat-backend protocol and its OpenAI-compatible implementation over the official SDK."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
+
+from ..errors import EndpointError
+
+# The SDK's own retries are off: llm/retry.py is the one retry layer.
+SDK_MAX_RETRIES = 0
+PREFLIGHT_TIMEOUT_S = 10.0
+# Servers that do not authenticate still need a non-empty bearer token from the SDK.
+PLACEHOLDER_API_KEY = "no-key"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One structured chat call: what is sent and what makes it the same call again."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    schema_name: str
+    json_schema: dict[str, Any]
+    temperature: float
+    max_tokens: int
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that determines the reply (the cache key)."""
+        canonical = json.dumps(
+            {
+                "model": self.model,
+                "messages": self.messages,
+                "schema_name": self.schema_name,
+                "schema": self.json_schema,
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def with_messages(self, messages: list[dict[str, Any]]) -> ChatRequest:
+        """The same request with another conversation (used by re-asks)."""
+        return ChatRequest(
+            self.model, messages, self.schema_name, self.json_schema, self.temperature,
+            self.max_tokens,
+        )
+
+
+@dataclass
+class Completion:
+    """A backend's reply: the text plus what it cost."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    latency_s: float = 0.0
+    attempts: int = 1
+    finish_reason: str | None = None
+
+
+@dataclass
+class BackendError(Exception):
+    """A failed call as the retry rules see it, whatever the backend."""
+
+    message: str
+    status_code: int | None = None
+    kind: str = "status"  # "status" | "timeout" | "connection" | "local"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ChatBackend(Protocol):
+    """Anything that can answer a ChatRequest: the OpenAI-compatible client or the local model."""
+
+    name: str
+    max_parallel: int | None
+    sees_images: bool
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        """Send one request; raise BackendError on failure."""
+        ...
+
+    async def check(self) -> None:
+        """Fail fast with EndpointError when the backend cannot serve this run at all."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections, files or memory."""
+        ...
+
+
+def build_response_format(request: ChatRequest) -> dict[str, Any]:
+    """OpenAI structured outputs; vLLM and llama.cpp's server accept the same shape."""
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": request.schema_name, "schema": request.json_schema, "strict": False
+        },
+    }
+
+
+class OpenAIBackend:
+    """An OpenAI-compatible HTTP endpoint through `AsyncOpenAI` (no SDK retries)."""
+
+    max_parallel: int | None = None
+
+    def __init__(
+        self, *, base_url: str, api_key: str | None, timeout_s: float, sees_images: bool = False
+    ) -> None:
+        self.name = base_url
+        self.sees_images = sees_images
+        self._client = AsyncOpenAI(
+            base_url=base_url,
+            api_key=api_key or PLACEHOLDER_API_KEY,
+            timeout=timeout_s,
+            max_retries=SDK_MAX_RETRIES,
+        )
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        """One chat-completions call with the stage's JSON schema as response_format."""
+        # Plain OpenAI-shaped dicts: the SDK's TypedDict unions add nothing here.
+        arguments: dict[str, Any] = {
+            "model": request.model,
+            "messages": request.messages,
+            "response_format": build_response_format(request),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        started = time.perf_counter()
+        try:
+            response: ChatCompletion = await self._client.chat.completions.create(**arguments)
+        except openai.APIError as exc:
+            raise _failure_from(exc) from exc
+        choice = response.choices[0] if response.choices else None
+        usage = response.usage
+        cached = 0
+        if usage is not None and usage.prompt_tokens_details is not None:
+            cached = usage.prompt_tokens_details.cached_tokens or 0
+        return Completion(
+            text=(choice.message.content or "") if choice else "",
+            model=response.model or request.model,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            cached_tokens=cached,
+            latency_s=time.perf_counter() - started,
+            finish_reason=choice.finish_reason if choice else None,
+        )
+
+    async def check(self) -> None:
+        """Ask the endpoint for its models: a wrong key or a dead host shows up here, once."""
+        try:
+            await self._client.models.list(timeout=PREFLIGHT_TIMEOUT_S)
+        except openai.AuthenticationError as exc:
+            raise EndpointError(
+                f"the LLM endpoint {self.name} rejected the API key (401): check LLM_API_KEY"
+            ) from exc
+        except openai.PermissionDeniedError as exc:
+            raise EndpointError(
+                f"the LLM endpoint {self.name} refused access (403): check LLM_API_KEY"
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise EndpointError(
+                f"cannot reach the LLM endpoint {self.name}: {_root_cause(exc)}; "
+                "check LLM_BASE_URL"
+            ) from exc
+        except openai.APIStatusError:
+            return  # e.g. a server with no /models route: the calls themselves will tell.
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.close()
+
+
+def _root_cause(exc: BaseException) -> str:
+    cause: BaseException = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    return str(cause) or type(cause).__name__
+
+
+def _failure_from(exc: openai.APIError) -> BackendError:
+    if isinstance(exc, openai.APITimeoutError):
+        return BackendError(f"request timed out: {exc}", kind="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return BackendError(f"connection failed: {_root_cause(exc)}", kind="connection")
+    if isinstance(exc, openai.APIStatusError):
+        headers = {key.lower(): value for key, value in exc.response.headers.items()}
+        return BackendError(
+            f"HTTP {exc.status_code}: {exc.message}", status_code=exc.status_code, headers=headers
+        )
+    return BackendError(str(exc), kind="status")

@@ -1,0 +1,143 @@
+"""The one concurrency limit and failure state shared by every call in a run."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+from ..errors import EndpointError, TransportError
+from .client import BackendError, ChatBackend, ChatRequest, Completion
+from .retry import is_fatal, retry_delay, should_retry
+
+log = logging.getLogger(__name__)
+
+
+class PriorityLimiter:
+    """A semaphore whose waiters are served lowest priority value first, FIFO within a value."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._sequence = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        """How many callers are queued for a slot."""
+        return sum(1 for _, _, fut in self._waiters if not fut.done())
+
+    async def acquire(self, priority: float = 0.0) -> None:
+        """Take a slot, waiting behind callers of a lower priority value."""
+        if self.in_use < self.limit and not self.waiting:
+            self.in_use += 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._sequence), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # the slot was handed over just as we were cancelled
+            raise
+
+    def release(self) -> None:
+        """Hand the slot to the best waiter, or free it."""
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)
+                return
+        self.in_use -= 1
+
+
+@dataclass
+class PoolStats:
+    """Counters a progress display and the run summary read."""
+
+    calls: int = 0
+    retries: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retry_reasons: dict[str, int] = field(default_factory=dict)
+
+
+class LLMPool:
+    """Every call of a run goes through here: one limit, transport retries, one fatal state."""
+
+    def __init__(
+        self, backend: ChatBackend, *, max_concurrent: int, max_attempts: int,
+        retry_delay_scale: float = 1.0,
+    ) -> None:
+        self.backend = backend
+        parallel = max_concurrent
+        if backend.max_parallel is not None:
+            parallel = min(parallel, backend.max_parallel)
+        self.limiter = PriorityLimiter(parallel)
+        self.max_attempts = max_attempts
+        self.stats = PoolStats()
+        self._retry_delay_scale = retry_delay_scale
+        self._fatal: EndpointError | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Calls holding a slot now."""
+        return self.limiter.in_use
+
+    async def check(self) -> None:
+        """Preflight the backend once per run (wrong key, unreachable endpoint)."""
+        await self.backend.check()
+
+    async def complete(self, request: ChatRequest, *, priority: float = 0.0) -> Completion:
+        """Send request under the shared limit, retrying transport failures per llm/retry.py."""
+        for attempt in range(1, self.max_attempts + 1):
+            self._raise_if_fatal()
+            await self.limiter.acquire(priority)
+            try:
+                self._raise_if_fatal()
+                self.stats.calls += 1
+                completion = await self.backend.complete(request)
+            except BackendError as failure:
+                self._note_failure(failure)
+                if not should_retry(failure) or attempt == self.max_attempts:
+                    if failure.kind == "connection":
+                        self._fatal = EndpointError(
+                            f"cannot reach the LLM endpoint {self.backend.name}: {failure}"
+                        )
+                    raise TransportError(
+                        str(failure), attempts=attempt, status_code=failure.status_code
+                    ) from failure
+                delay = retry_delay(attempt, failure) * self._retry_delay_scale
+                self.stats.retries += 1
+                log.info("retrying %s in %.2fs after %s", request.schema_name, delay, failure)
+            else:
+                completion.attempts = attempt
+                self.stats.prompt_tokens += completion.prompt_tokens
+                self.stats.completion_tokens += completion.completion_tokens
+                return completion
+            finally:
+                self.limiter.release()
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _note_failure(self, failure: BackendError) -> None:
+        self.stats.failures += 1
+        reason = str(failure.status_code or failure.kind)
+        self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
+        if is_fatal(failure):
+            self._fatal = EndpointError(
+                f"the LLM endpoint {self.backend.name} refused the request "
+                f"(HTTP {failure.status_code}): check LLM_API_KEY"
+            )
+            raise self._fatal from failure
+
+    def _raise_if_fatal(self) -> None:
+        if self._fatal is not None:
+            raise EndpointError(str(self._fatal))
+
+    async def aclose(self) -> None:
+        """Close the backend."""
+        await self.backend.aclose()

@@ -1,0 +1,328 @@
+"""Images → Character Cards: input checks, the scheduler run, card writing, the run summary."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel
+
+from . import __version__
+from .cards import merge_card, previous_outputs
+from .cards.merge import CardMeta
+from .errors import EndpointError, PersonaFoundryError
+from .files import atomic_write_json, check_writable_dir, safe_slug, unique_path
+from .ledger import Ledger, open_ledger
+from .ledger.db import LEDGER_FILENAME
+from .llm import ChatBackend, ChatRequest, LLMPool, build_backend, call_structured
+from .llm.structured import CallTags, StructuredResult, json_schema_for
+from .scheduler import PersonaJob, Scheduler
+from .settings import Settings
+from .source_image import (
+    SourceImage,
+    VisualFacts,
+    check_nsfw_allowed,
+    extract_visual_facts,
+    image_data_url,
+    load_source_image,
+)
+from .stages import STAGES
+from .stages.base import NsfwLevel, PersonaInput, Stage, StageContext, StageResult
+from .stages.core import NAME as CORE
+
+OutcomeStatus = Literal["ok", "partial", "failed", "skipped"]
+PERSONAS_DIR = "personas"
+CARD_SUFFIX = "_persona.json"
+
+
+@dataclass(frozen=True)
+class PersonaRunOptions:
+    """What one `persona` command asks for."""
+
+    images: list[Path]
+    out_dir: Path
+    language: str = "English"
+    nsfw_level: NsfwLevel = "off"
+    hint: str | None = None
+    overwrite: bool = False
+    persona_output: Path | None = None
+
+
+@dataclass
+class PersonaOutcome:
+    """One image's result, as the summary reports it."""
+
+    image: Path
+    status: OutcomeStatus
+    card_path: Path | None = None
+    name: str | None = None
+    error: str | None = None
+    failed_stages: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class RunSummary:
+    """A whole run's results."""
+
+    outcomes: list[PersonaOutcome]
+    wall_s: float
+    backend: str
+    fatal_error: str | None = None
+
+    @property
+    def succeeded(self) -> int:
+        """Personas whose card has every stage."""
+        return sum(1 for o in self.outcomes if o.status == "ok")
+
+    @property
+    def failed(self) -> int:
+        """Personas with no card or an incomplete one."""
+        return sum(1 for o in self.outcomes if o.status in ("failed", "partial"))
+
+    @property
+    def exit_code(self) -> int:
+        """0: all complete; 1: some persona failed or is incomplete; 2: nothing could run."""
+        if self.fatal_error or (not any(o.card_path for o in self.outcomes) and self.failed):
+            return 2
+        return 1 if self.failed else 0
+
+
+class RunProgress(Protocol):
+    """What the pipeline tells a progress display."""
+
+    def started(self, total: int, backend: str) -> None:
+        """The run begins with `total` personas."""
+
+    def stage_event(self, kind: str, persona: str, result: StageResult | None) -> None:
+        """A stage started, or ended as ok/failed/skipped."""
+
+    def persona_done(self, outcome: PersonaOutcome) -> None:
+        """A persona's card was written, or it failed."""
+
+
+@dataclass
+class _Prepared:
+    source: SourceImage
+    facts: VisualFacts
+    card_path: Path
+    previous: dict[str, BaseModel]
+
+
+class _Run:
+    """The state one `generate_personas` call shares between its steps."""
+
+    def __init__(self, options: PersonaRunOptions, settings: Settings, backend: ChatBackend,
+                 ledger: Ledger, progress: RunProgress | None) -> None:
+        self.options = options
+        self.settings = settings
+        self.backend = backend
+        self.ledger = ledger
+        self.progress = progress
+        self.run_id = uuid.uuid4().hex[:12]
+        self.pool = LLMPool(
+            backend, max_concurrent=settings.max_concurrent, max_attempts=settings.max_attempts
+        )
+
+    def model_for(self, stage: Stage) -> str:
+        if self.backend.max_parallel is not None and not self.settings.llm_base_url:
+            return self.backend.name  # the embedded model serves every stage
+        if stage.name == CORE and self.settings.llm_vision_model and CORE not in (
+            self.settings.stage_models
+        ):
+            return self.settings.llm_vision_model
+        return self.settings.model_for(stage.name)
+
+    async def run_stage(
+        self, stage: Stage, ctx: StageContext, persona_key: str, priority: float
+    ) -> StructuredResult[BaseModel]:
+        schema = json_schema_for(stage.output_model)
+        if stage.adjust_schema is not None:
+            schema = stage.adjust_schema(schema, ctx)
+        request = ChatRequest(
+            model=self.model_for(stage), messages=stage.build_messages(ctx),
+            schema_name=stage.name, json_schema=schema,
+            temperature=self.settings.temperature, max_tokens=stage.max_tokens,
+        )
+        return await call_structured(
+            stage.output_model, request, pool=self.pool, ledger=self.ledger,
+            tags=CallTags(self.run_id, persona_key, stage.name),
+            max_reasks=self.settings.max_reasks, context=stage.validation_context(ctx),
+            priority=priority,
+        )
+
+    def persona_input(self, prepared: _Prepared) -> PersonaInput:
+        options = self.options
+        return PersonaInput(
+            image_name=prepared.source.path.name,
+            visual_facts=prepared.facts.describe(),
+            image_data_url=image_data_url(prepared.source) if self.backend.sees_images else None,
+            hint=options.hint,
+            language=options.language,
+            nsfw_level=options.nsfw_level,
+            lorebook_entries=self.settings.lorebook_entries,
+        )
+
+
+def _card_path(options: PersonaRunOptions, source: SourceImage) -> Path:
+    if options.persona_output is not None and len(options.images) == 1:
+        return options.persona_output
+    folder = options.out_dir / PERSONAS_DIR
+    return folder / f"{safe_slug(source.stem, fallback='image')}{CARD_SUFFIX}"
+
+
+def _claim_card_path(path: Path, source: SourceImage, overwrite: bool,
+                     taken: set[Path]) -> tuple[Path, dict[str, BaseModel]]:
+    """Reuse our own card of the same image (resume), overwrite on request, else a fresh name."""
+    if path in taken:
+        return unique_path(path, taken=taken), {}
+    if not path.exists():
+        return path, {}
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        card = None
+    previous = previous_outputs(card, source.sha256) if isinstance(card, dict) else None
+    if previous is not None:
+        return path, previous
+    if overwrite:
+        return path, {}
+    return unique_path(path, taken=taken), {}
+
+
+def _prepare(options: PersonaRunOptions) -> tuple[list[_Prepared], list[PersonaOutcome]]:
+    """Load and check every image; bad ones and duplicates become outcomes, not exceptions."""
+    prepared: list[_Prepared] = []
+    rejected: list[PersonaOutcome] = []
+    seen: dict[str, Path] = {}
+    taken: set[Path] = set()
+    for path in options.images:
+        try:
+            source = load_source_image(path)
+            if source.sha256 in seen:
+                rejected.append(PersonaOutcome(
+                    path, "skipped", error=f"duplicate of {seen[source.sha256]} in this batch"
+                ))
+                continue
+            facts = extract_visual_facts(source)
+            check_nsfw_allowed(facts, options.nsfw_level, path)
+        except PersonaFoundryError as exc:
+            rejected.append(PersonaOutcome(path, "failed", error=str(exc)))
+            continue
+        seen[source.sha256] = path
+        card_path, previous = _claim_card_path(
+            _card_path(options, source), source, options.overwrite, taken
+        )
+        taken.add(card_path)
+        prepared.append(_Prepared(source, facts, card_path, previous))
+    return prepared, rejected
+
+
+def _outcome(prepared: _Prepared, results: dict[str, StageResult], seconds: float,
+             run: _Run) -> PersonaOutcome:
+    source = prepared.source
+    outcome = PersonaOutcome(
+        source.path, "ok", seconds=seconds,
+        calls=sum(r.calls for r in results.values()),
+        prompt_tokens=sum(r.prompt_tokens for r in results.values()),
+        completion_tokens=sum(r.completion_tokens for r in results.values()),
+        failed_stages={n: r.error or r.status for n, r in results.items() if r.status != "ok"},
+    )
+    if results[CORE].status != "ok":
+        outcome.status = "failed"
+        outcome.error = f"stage core failed, no card: {results[CORE].error}"
+        return outcome
+    meta = CardMeta(
+        source_image=source.path.name, source_sha256=source.sha256,
+        visual_facts=prepared.facts.model_dump(mode="json"), language=run.options.language,
+        nsfw_level=run.options.nsfw_level, generated_at=datetime.now(UTC).isoformat(),
+        tool_version=__version__,
+    )
+    card = merge_card(results, meta)
+    atomic_write_json(prepared.card_path, card.model_dump(mode="json"))
+    outcome.card_path = prepared.card_path
+    outcome.name = card.data.name
+    if outcome.failed_stages:
+        outcome.status = "partial"
+        outcome.error = "; ".join(f"{n}: {e}" for n, e in outcome.failed_stages.items())
+    return outcome
+
+
+async def _run_personas(
+    run: _Run, prepared: list[_Prepared], outcomes: list[PersonaOutcome]
+) -> None:
+    """Run every persona's DAG, appending each outcome the moment its card is written."""
+    progress = run.progress
+    scheduler = Scheduler(STAGES, run.run_stage, progress.stage_event if progress else None)
+
+    async def one(item: _Prepared) -> None:
+        started = time.perf_counter()
+        key = item.card_path.name.removesuffix(CARD_SUFFIX)
+        job = PersonaJob(key, run.persona_input(item), item.previous)
+        results = await scheduler.run_persona(job)
+        outcome = _outcome(item, results, time.perf_counter() - started, run)
+        outcomes.append(outcome)
+        if progress:
+            progress.persona_done(outcome)
+
+    async with asyncio.TaskGroup() as group:
+        for item in prepared:
+            group.create_task(one(item))
+
+
+async def generate_personas(
+    options: PersonaRunOptions, settings: Settings, *, backend: ChatBackend | None = None,
+    progress: RunProgress | None = None,
+) -> RunSummary:
+    """Build a card for every image: one scheduler, one pool, one ledger for the whole batch."""
+    started = time.perf_counter()
+    # 1. Check the output folder and the inputs before paying for anything.
+    out_dir = options.persona_output.parent if options.persona_output else options.out_dir
+    check_writable_dir(out_dir)
+    prepared, outcomes = _prepare(options)
+    if not prepared:
+        return RunSummary(outcomes, time.perf_counter() - started, "none")
+    # 2. Open the backend and check it can serve the run at all.
+    backend = backend or build_backend(settings)
+    ledger = open_ledger(out_dir / LEDGER_FILENAME)
+    run = _Run(options, settings, backend, ledger, progress)
+    if progress:
+        progress.started(len(prepared), backend.name)
+    fatal: str | None = None
+    try:
+        await run.pool.check()
+        # 3. Run every persona's DAG; each card is written as soon as its persona is done.
+        await _run_personas(run, prepared, outcomes)
+    except EndpointError as exc:
+        fatal = str(exc)
+    except ExceptionGroup as group:
+        fatal = _endpoint_error(group)
+    finally:
+        ledger.close()
+        await run.pool.aclose()
+    if fatal is not None:
+        done = {o.image for o in outcomes}
+        outcomes += [PersonaOutcome(p.source.path, "failed", error=fatal)
+                     for p in prepared if p.source.path not in done]
+    return RunSummary(outcomes, time.perf_counter() - started, backend.name, fatal)
+
+
+def _endpoint_error(group: ExceptionGroup[Exception]) -> str:
+    """The message of the EndpointError that ended the run; re-raise anything else."""
+    matched, rest = group.split(EndpointError)
+    if rest is not None or matched is None:
+        raise group
+    first: BaseException = matched
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return str(first)
+

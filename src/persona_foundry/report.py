@@ -1,0 +1,96 @@
+"""What a person sees: a live progress bar, one log line per persona, and the summary table."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .pipeline import PersonaOutcome, RunSummary
+from .stages.base import StageResult
+
+STATUS_STYLE = {"ok": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
+
+
+class RichRunProgress:
+    """A rich progress bar: personas done/failed, stages in flight; a line per finished persona."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress = Progress(
+            TextColumn("[bold]personas"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+            console=console, transient=False,
+        )
+        self._task = self._progress.add_task("personas", total=0, detail="")
+        self._in_flight = 0
+        self._failed = 0
+
+    def __enter__(self) -> RichRunProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.stop()
+
+    def started(self, total: int, backend: str) -> None:
+        """Set the bar's total and name the backend."""
+        self.console.log(f"{total} persona(s) on {backend}")
+        self._progress.update(self._task, total=total)
+        self._refresh()
+
+    def stage_event(self, kind: str, persona: str, result: StageResult | None) -> None:
+        """Count stages in flight; log failed stages as they happen."""
+        if kind == "start":
+            self._in_flight += 1
+        elif kind == "finish":
+            self._in_flight -= 1
+        if kind == "failed" and result is not None:
+            self.console.log(f"[yellow]{persona}: stage {result.stage} failed: {result.error}")
+        self._refresh()
+
+    def persona_done(self, outcome: PersonaOutcome) -> None:
+        """Advance the bar and log the persona's result with its reason."""
+        if outcome.status in ("failed", "partial"):
+            self._failed += 1
+        style = STATUS_STYLE[outcome.status]
+        where = f" → {outcome.card_path}" if outcome.card_path else ""
+        reason = f" ({outcome.error})" if outcome.error and outcome.status != "ok" else ""
+        self.console.log(
+            f"[{style}]{outcome.status}[/] {outcome.image.name}: {outcome.name or '-'}"
+            f"{where} in {outcome.seconds:.1f}s{reason}"
+        )
+        self._progress.advance(self._task)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._progress.update(
+            self._task, detail=f"failed {self._failed} · stages in flight {self._in_flight}"
+        )
+
+
+def print_summary(summary: RunSummary, console: Console) -> None:
+    """The end-of-run table and totals."""
+    table = Table(title="Persona Foundry run")
+    for column in ("image", "status", "persona", "card", "time", "tokens", "reason"):
+        table.add_column(column)
+    for outcome in summary.outcomes:
+        table.add_row(
+            outcome.image.name, f"[{STATUS_STYLE[outcome.status]}]{outcome.status}",
+            outcome.name or "", str(outcome.card_path or ""), f"{outcome.seconds:.1f}s",
+            f"{outcome.prompt_tokens}+{outcome.completion_tokens}", outcome.error or "",
+        )
+    console.print(table)
+    made = [o for o in summary.outcomes if o.card_path]
+    average = sum(o.seconds for o in made) / len(made) if made else 0.0
+    tokens_in = sum(o.prompt_tokens for o in summary.outcomes)
+    tokens_out = sum(o.completion_tokens for o in summary.outcomes)
+    console.print(
+        f"succeeded {summary.succeeded}, failed {summary.failed}, "
+        f"skipped {sum(1 for o in summary.outcomes if o.status == 'skipped')}; "
+        f"wall time {summary.wall_s:.1f}s, average {average:.1f}s per persona; "
+        f"tokens {tokens_in} in / {tokens_out} out; backend {summary.backend}"
+    )
+    if summary.fatal_error:
+        console.print(f"[red bold]error:[/] {summary.fatal_error}")
+

@@ -1,0 +1,61 @@
+"""Settings: the only reader of the environment and `.env`; CLI flags override both."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MAX_CONCURRENT = 20
+
+
+def _default_cache_dir() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "persona-foundry"
+
+
+class Settings(BaseSettings):
+    """Run configuration from (lowest to highest priority) defaults, env, `.env`, init kwargs."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint; none means the embedded model."
+    )
+    llm_api_key: SecretStr | None = Field(default=None, description="API key; never logged.")
+    llm_model: str = Field(default="gpt-4o-mini", description="Model for every stage.")
+    llm_vision_model: str | None = Field(
+        default=None, description="A model that can see images; stage 1 sends it the image."
+    )
+    llm_multimodal: bool = Field(
+        default=False, description="The main model accepts images (send the image to stage 1)."
+    )
+    stage_models: dict[str, str] = Field(
+        default_factory=dict, description='Per-stage model overrides, e.g. {"core": "gpt-4o"}.'
+    )
+    max_concurrent: int = Field(default=DEFAULT_MAX_CONCURRENT, ge=1, le=1000)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20, description="Transport attempts per call.")
+    max_reasks: int = Field(default=2, ge=0, le=5, description="Re-asks after invalid replies.")
+    temperature: float = Field(default=0.8, ge=0, le=2)
+
+    local_model_path: Path | None = Field(
+        default=None, description="A GGUF file for the embedded backend (default: Qwen2.5 1.5B)."
+    )
+    local_threads: int | None = Field(default=None, ge=1)
+    local_context: int = Field(default=8192, ge=1024)
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+
+    lorebook_entries: int = Field(default=6, ge=1, le=20)
+
+    @property
+    def uses_embedded_model(self) -> bool:
+        """True when no endpoint is configured, so the local llama.cpp model serves every call."""
+        return not self.llm_base_url
+
+    def model_for(self, stage: str) -> str:
+        """The model name a stage's calls use."""
+        return self.stage_models.get(stage, self.llm_model)

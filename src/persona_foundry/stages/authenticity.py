@@ -1,0 +1,54 @@
+"""Stage 5, authenticity: the quirks and flaws that make a persona feel like a person."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from . import core
+from .base import (
+    Message,
+    Stage,
+    StageContext,
+    field_guide,
+    persona_sections,
+    system_message,
+    user_message,
+)
+
+NAME = "authenticity"
+Details = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=120)]], Field(min_length=1, max_length=6)
+]
+
+
+class Authenticity(BaseModel):
+    """Human texture: habits, contradictions and opinions."""
+
+    quirks: Details = Field(description="small odd habits")
+    flaws: Details = Field(description="real flaws and insecurities")
+    routines: Details = Field(description="daily or weekly routines")
+    running_jokes: Details = Field(description="recurring jokes with followers")
+    opinions: Details = Field(description="strong or unpopular opinions")
+    writing_habits: Details = Field(
+        description="spelling, punctuation, capitalisation and slang habits"
+    )
+
+
+def build_messages(ctx: StageContext) -> list[Message]:
+    """Ask for the details that make the persona believable."""
+    return [
+        system_message(ctx, "You make fictional personas feel like real, imperfect people."),
+        user_message(
+            ("Task", "Give this persona authentic human detail."),
+            ("Fields", field_guide(Authenticity)),
+            *persona_sections(ctx, core.NAME),
+        ),
+    ]
+
+
+STAGE = Stage(
+    name=NAME, depends_on=(core.NAME,), output_model=Authenticity,
+    build_messages=build_messages, max_tokens=900, estimated_s=15,
+)

@@ -1,0 +1,137 @@
+"""What a stage is: a name, its dependencies, an output model and a prompt builder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+NsfwLevel = Literal["off", "suggestive", "explicit"]
+NSFW_RULES: dict[str, str] = {
+    "off": "Keep everything safe for work: no sexual or erotic content at all.",
+    "suggestive": "Flirty, suggestive content is allowed; nothing sexually explicit.",
+    "explicit": "Adult content is allowed where the persona calls for it.",
+}
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PersonaInput:
+    """Everything a persona's stages know before any model is asked."""
+
+    image_name: str
+    visual_facts: str
+    image_data_url: str | None = None
+    hint: str | None = None
+    language: str = "English"
+    nsfw_level: NsfwLevel = "off"
+    lorebook_entries: int = 6
+
+
+@dataclass
+class StageContext:
+    """A stage's inputs: the persona's input plus the outputs of the stages it depends on."""
+
+    persona: PersonaInput
+    outputs: dict[str, BaseModel] = field(default_factory=dict)
+
+    def output_json(self, stage: str) -> str:
+        """A dependency's output as compact JSON for a prompt."""
+        return self.outputs[stage].model_dump_json()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One node of the persona DAG, declared as data."""
+
+    name: str
+    depends_on: tuple[str, ...]
+    output_model: type[BaseModel]
+    build_messages: Callable[[StageContext], list[Message]]
+    max_tokens: int
+    # The original design's measured seconds for this stage: weights for critical-path priority.
+    estimated_s: float
+    adjust_schema: Callable[[dict[str, Any], StageContext], dict[str, Any]] | None = None
+
+    def validation_context(self, ctx: StageContext) -> dict[str, Any]:
+        """Run facts a validator may need (e.g. how many lorebook entries were asked for)."""
+        return {"lorebook_entries": ctx.persona.lorebook_entries}
+
+
+def system_message(ctx: StageContext, role: str) -> Message:
+    """The shared system prompt: role, language, content rules, JSON-only replies."""
+    persona = ctx.persona
+    return {
+        "role": "system",
+        "content": (
+            f"{role}\n"
+            f"Write every text value in {persona.language}. "
+            "Every person is an adult aged 18 or over. "
+            f"{NSFW_RULES[persona.nsfw_level]}\n"
+            "Reply with one JSON object that matches the given JSON schema, and nothing else."
+        ),
+    }
+
+
+def user_message(*sections: tuple[str, str]) -> Message:
+    """A user message built from titled sections, stable parts first so prompt caches hit."""
+    body = "\n\n".join(f"## {title}\n{text}" for title, text in sections if text)
+    return {"role": "user", "content": body}
+
+
+def persona_sections(ctx: StageContext, *stages: str) -> list[tuple[str, str]]:
+    """Prompt sections holding the named dependency outputs."""
+    return [(f"Persona {stage}", ctx.output_json(stage)) for stage in stages]
+
+
+def field_guide(model: type[BaseModel], indent: str = "") -> str:
+    """The output fields and their meaning as short prompt lines (cheaper than a whole schema).
+
+    Models that ignore `response_format` and small local models both write better JSON when the
+    prompt names every key; the schema itself still constrains and validates.
+    """
+    lines = []
+    for name, info in model.model_fields.items():
+        lines.append(f"{indent}- {name}: {info.description or ''}".rstrip(": "))
+        nested = _nested_model(info.annotation)
+        if nested is not None:
+            lines.append(field_guide(nested, indent + "  "))
+    return "\n".join(lines)
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    candidates = [annotation, *getattr(annotation, "__args__", ())]
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+StageStatus = Literal["ok", "failed", "skipped"]
+
+
+@dataclass
+class StageResult:
+    """What happened to one stage of one persona."""
+
+    stage: str
+    status: StageStatus
+    output: BaseModel | None = None
+    error: str | None = None
+    from_cache: bool = False
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str = ""
+    started_s: float = 0.0
+    finished_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The per-stage status block stored in the card."""
+        return {
+            "status": self.status, "error": self.error, "model": self.model,
+            "from_cache": self.from_cache, "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+        }

@@ -1,0 +1,90 @@
+"""Stage 1, core persona: who this is, read off the image (or its visual facts)."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import available_timezones
+
+from pydantic import BaseModel, Field, field_validator
+
+from .base import Message, Stage, StageContext, field_guide, system_message, user_message
+
+NAME = "core"
+_HANDLE_CHARS = re.compile(r"[^A-Za-z0-9_]")
+MAX_HANDLE_CHARS = 15
+_TIMEZONES = frozenset(available_timezones())
+
+
+class CorePersona(BaseModel):
+    """The persona's identity; every other stage builds on it."""
+
+    name: str = Field(min_length=1, max_length=60, description="full name")
+    handle: str = Field(
+        min_length=1, max_length=16, description="X/Twitter handle, letters digits _ only"
+    )
+    age: int = Field(ge=18, le=90, description="age in years, 18 or over")
+    gender: str = Field(max_length=30, description="gender identity")
+    location: str = Field(max_length=80, description="city, country where they live")
+    timezone: str = Field(max_length=40, description="IANA time zone, e.g. Europe/Madrid")
+    occupation: str = Field(max_length=80, description="job or main activity")
+    personality: list[str] = Field(
+        min_length=1, max_length=6, description="personality traits, a word or two each"
+    )
+    backstory: str = Field(max_length=800, description="life story in a few sentences")
+    interests: list[str] = Field(min_length=1, max_length=8, description="interests and hobbies")
+    voice: str = Field(max_length=300, description="how they talk and write online")
+    bio: str = Field(max_length=160, description="profile bio, at most 160 characters")
+    greeting: str = Field(max_length=400, description="their first message to a new follower")
+    appearance: str = Field(max_length=300, description="what they look like")
+
+    @field_validator("personality", "interests", mode="after")
+    @classmethod
+    def _short_items(cls, items: list[str]) -> list[str]:
+        return [item.strip()[:40] for item in items if item.strip()]
+
+    @field_validator("handle", mode="after")
+    @classmethod
+    def _clean_handle(cls, handle: str) -> str:
+        cleaned = _HANDLE_CHARS.sub("", handle.strip().lstrip("@").replace(" ", "_"))
+        if not cleaned:
+            raise ValueError("the handle needs letters, digits or _")
+        return cleaned[:MAX_HANDLE_CHARS]
+
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _known_timezone(cls, timezone: str) -> str:
+        # Small models invent zones ("CET+1"); UTC is a safe, honest default for scheduling.
+        return timezone if timezone in _TIMEZONES else "UTC"
+
+
+def build_messages(ctx: StageContext) -> list[Message]:
+    """Describe the image (or its facts) and ask for the core persona."""
+    persona = ctx.persona
+    task = (
+        "Invent a believable social-media persona for the person in this character image: "
+        "a real-seeming adult with a specific life, not a generic influencer."
+    )
+    facts = (
+        "The image is attached." if persona.image_data_url else
+        "You cannot see the image; these facts were measured from it:\n" + persona.visual_facts
+    )
+    text = user_message(
+        ("Task", task),
+        ("Fields", field_guide(CorePersona)),
+        ("Image", f"file name: {persona.image_name}\n{facts}"),
+        ("Creator's hint", persona.hint or ""),
+    )
+    if persona.image_data_url:
+        text["content"] = [
+            {"type": "text", "text": text["content"]},
+            {"type": "image_url", "image_url": {"url": persona.image_data_url}},
+        ]
+    return [system_message(ctx, "You design original characters for social media."), text]
+
+
+
+
+STAGE = Stage(
+    name=NAME, depends_on=(), output_model=CorePersona, build_messages=build_messages,
+    max_tokens=1000, estimated_s=20,
+)

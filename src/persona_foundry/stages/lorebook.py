@@ -1,0 +1,87 @@
+"""Stage 7, character book: SillyTavern-style lorebook entries about the persona's world."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from . import core
+from .base import (
+    Message,
+    Stage,
+    StageContext,
+    field_guide,
+    persona_sections,
+    system_message,
+    user_message,
+)
+
+NAME = "lorebook"
+MAX_ENTRIES = 20
+
+
+class LoreEntry(BaseModel):
+    """One lorebook entry: shown to a chat model when a key word comes up."""
+
+    keys: list[str] = Field(min_length=1, max_length=5, description="trigger words")
+    comment: str = Field(max_length=60, description="short title of the entry")
+    content: str = Field(min_length=1, max_length=600, description="what the entry says")
+
+    @field_validator("keys", mode="after")
+    @classmethod
+    def _non_empty_keys(cls, keys: list[str]) -> list[str]:
+        cleaned = [key.strip()[:30] for key in keys if key.strip()]
+        if not cleaned:
+            raise ValueError("each entry needs at least one trigger word")
+        return cleaned
+
+
+class CharacterBook(BaseModel):
+    """The persona's lorebook."""
+
+    entries: list[LoreEntry] = Field(
+        min_length=1, max_length=MAX_ENTRIES, description="people, places, events, habits"
+    )
+
+    @field_validator("entries", mode="after")
+    @classmethod
+    def _requested_count(cls, entries: list[LoreEntry], info: ValidationInfo) -> list[LoreEntry]:
+        wanted = (info.context or {}).get("lorebook_entries")
+        if wanted is None:
+            return entries
+        if len(entries) < wanted:
+            raise ValueError(f"write exactly {wanted} entries, got {len(entries)}")
+        return entries[:wanted]
+
+
+def build_messages(ctx: StageContext) -> list[Message]:
+    """Ask for the requested number of lorebook entries."""
+    count = ctx.persona.lorebook_entries
+    return [
+        system_message(ctx, "You write lorebooks (world info) for character cards."),
+        user_message(
+            ("Task", f"Write exactly {count} lorebook entries about this persona's world."),
+            ("Fields", field_guide(CharacterBook)),
+            *persona_sections(ctx, core.NAME),
+        ),
+    ]
+
+
+def exact_entry_count(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
+    """Pin the entry count in the schema so constrained decoders produce exactly that many."""
+    count = ctx.persona.lorebook_entries
+    entries = schema["properties"]["entries"]
+    return {
+        **schema,
+        "properties": {
+            **schema["properties"], "entries": {**entries, "minItems": count, "maxItems": count}
+        },
+    }
+
+
+STAGE = Stage(
+    name=NAME, depends_on=(core.NAME,), output_model=CharacterBook,
+    build_messages=build_messages, max_tokens=1800, estimated_s=25,
+    adjust_schema=exact_entry_count,
+)

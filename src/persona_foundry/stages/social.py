@@ -1,0 +1,61 @@
+"""Stage 4, social network: the people and communities around the persona."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from . import core
+from .base import (
+    Message,
+    Stage,
+    StageContext,
+    field_guide,
+    persona_sections,
+    system_message,
+    user_message,
+)
+
+NAME = "social"
+Relation = Literal[
+    "friend", "best friend", "family", "partner", "ex", "rival", "colleague", "mentor", "fan",
+    "other",
+]
+
+
+class Relationship(BaseModel):
+    """A person in the persona's life."""
+
+    name: str = Field(min_length=1, max_length=60, description="their name")
+    handle: str = Field(max_length=16, description="their X handle, or empty")
+    relation: Relation = Field(description="how they relate to the persona")
+    description: str = Field(max_length=160, description="the relationship in a sentence")
+
+
+class SocialNetwork(BaseModel):
+    """Friends, family, rivals, communities and followed accounts."""
+
+    relationships: list[Relationship] = Field(
+        min_length=2, max_length=10, description="the people who matter to them"
+    )
+    communities: list[str] = Field(max_length=8, description="communities they belong to")
+    follows: list[str] = Field(max_length=10, description="accounts (or kinds) they follow")
+
+
+def build_messages(ctx: StageContext) -> list[Message]:
+    """Ask for the persona's social circle."""
+    return [
+        system_message(ctx, "You write the social world of one fictional persona."),
+        user_message(
+            ("Task", "Describe this persona's social network."),
+            ("Fields", field_guide(SocialNetwork)),
+            *persona_sections(ctx, core.NAME),
+        ),
+    ]
+
+
+STAGE = Stage(
+    name=NAME, depends_on=(core.NAME,), output_model=SocialNetwork,
+    build_messages=build_messages, max_tokens=1000, estimated_s=20,
+)

@@ -1,0 +1,89 @@
+"""Stage 2, tweet strategy: what the persona posts, how often, when and in which tone."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from . import core
+from .base import (
+    Message,
+    Stage,
+    StageContext,
+    field_guide,
+    persona_sections,
+    system_message,
+    user_message,
+)
+
+NAME = "strategy"
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ContentPillar(BaseModel):
+    """One recurring theme of the persona's posts."""
+
+    name: str = Field(min_length=1, max_length=40, description="pillar name")
+    description: str = Field(max_length=160, description="what posts in this pillar are about")
+    share_percent: int = Field(ge=1, le=100, description="share of all posts, percent")
+
+
+class TweetStrategy(BaseModel):
+    """The persona's posting plan."""
+
+    pillars: list[ContentPillar] = Field(
+        min_length=2, max_length=6, description="content pillars; shares sum to 100"
+    )
+    posts_per_day: float = Field(ge=0.2, le=20, description="average posts per day")
+    posting_times: list[str] = Field(
+        min_length=1, max_length=6, description="usual local posting times, HH:MM 24h"
+    )
+    tone: str = Field(max_length=200, description="overall tone of the posts")
+    max_hashtags_per_tweet: int = Field(ge=0, le=5, description="most hashtags in one post")
+    favorite_hashtags: list[str] = Field(max_length=8, description="hashtags they often use")
+    emoji_use: Literal["none", "rare", "moderate", "heavy"] = Field(description="emoji habit")
+    topics_to_avoid: list[str] = Field(max_length=8, description="topics they never post about")
+
+    @field_validator("posting_times", mode="after")
+    @classmethod
+    def _clock_times(cls, times: list[str]) -> list[str]:
+        valid = [f"{int(m[1]):02d}:{m[2]}" for t in times if (m := _CLOCK.match(t.strip()))]
+        if not valid:
+            raise ValueError(f"posting times must look like 18:30, got {times}")
+        return sorted(set(valid))
+
+    @field_validator("favorite_hashtags", mode="after")
+    @classmethod
+    def _hashtags(cls, tags: list[str]) -> list[str]:
+        cleaned = ("#" + tag.strip().lstrip("#").replace(" ", "")[:30] for tag in tags)
+        return [tag for tag in cleaned if len(tag) > 1]
+
+    @model_validator(mode="after")
+    def _shares_sum_to_100(self) -> TweetStrategy:
+        # Models round; rescale rather than re-ask for a mix that is off by a few points.
+        total = sum(pillar.share_percent for pillar in self.pillars)
+        if total != 100:
+            for pillar in self.pillars:
+                pillar.share_percent = max(1, round(pillar.share_percent * 100 / total))
+            self.pillars[0].share_percent += 100 - sum(p.share_percent for p in self.pillars)
+        return self
+
+
+def build_messages(ctx: StageContext) -> list[Message]:
+    """Ask for a posting strategy that fits the core persona."""
+    return [
+        system_message(ctx, "You are a social-media strategist for one persona."),
+        user_message(
+            ("Task", "Design this persona's X/Twitter posting strategy."),
+            ("Fields", field_guide(TweetStrategy)),
+            *persona_sections(ctx, core.NAME),
+        ),
+    ]
+
+
+STAGE = Stage(
+    name=NAME, depends_on=(core.NAME,), output_model=TweetStrategy,
+    build_messages=build_messages, max_tokens=800, estimated_s=15,
+)

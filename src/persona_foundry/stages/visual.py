@@ -1,0 +1,60 @@
+"""Stage 6, visual profile: one canonical look, so every generated image shows the same person."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from . import core
+from .base import (
+    Message,
+    Stage,
+    StageContext,
+    field_guide,
+    persona_sections,
+    system_message,
+    user_message,
+)
+
+NAME = "visual"
+
+
+class VisualProfile(BaseModel):
+    """Appearance and photo style for text-to-image prompts."""
+
+    appearance: str = Field(
+        min_length=1, max_length=300, description="face, hair, eyes, skin, build; concrete"
+    )
+    signature_style: str = Field(max_length=200, description="clothes and accessories they wear")
+    consistent_details: list[str] = Field(
+        max_length=6, description="details that appear in every image (a mole, a necklace)"
+    )
+    photo_style: str = Field(max_length=200, description="camera, lighting and framing habits")
+    prompt_base: str = Field(
+        min_length=1, max_length=300,
+        description="comma-separated text-to-image prompt describing this exact person",
+    )
+    negative_prompt: str = Field(max_length=300, description="what images must not show")
+
+
+def build_messages(ctx: StageContext) -> list[Message]:
+    """Ask for a visual profile that matches the image and the persona."""
+    persona = ctx.persona
+    image = "The image is attached." if persona.image_data_url else persona.visual_facts
+    message = user_message(
+        ("Task", "Define this persona's canonical look for image generation."),
+        ("Fields", field_guide(VisualProfile)),
+        ("Source image", image),
+        *persona_sections(ctx, core.NAME),
+    )
+    if persona.image_data_url:
+        message["content"] = [
+            {"type": "text", "text": message["content"]},
+            {"type": "image_url", "image_url": {"url": persona.image_data_url}},
+        ]
+    return [system_message(ctx, "You are an art director keeping one character on-model."), message]
+
+
+STAGE = Stage(
+    name=NAME, depends_on=(core.NAME,), output_model=VisualProfile,
+    build_messages=build_messages, max_tokens=700, estimated_s=15,
+)
