@@ -21,7 +21,7 @@ from .files import atomic_write_json, check_writable_dir, safe_slug, unique_path
 from .ledger import Ledger, open_ledger
 from .ledger.db import LEDGER_FILENAME
 from .llm import ChatBackend, ChatRequest, LLMPool, build_backend, call_structured
-from .llm.structured import CallTags, StructuredResult, json_schema_for
+from .llm.structured import CallTags, StructuredResult, json_schema_for, max_output_tokens
 from .scheduler import PersonaJob, Scheduler
 from .settings import Settings
 from .source_image import (
@@ -151,7 +151,8 @@ class _Run:
         request = ChatRequest(
             model=self.model_for(stage), messages=stage.build_messages(ctx),
             schema_name=stage.name, json_schema=schema,
-            temperature=self.settings.temperature, max_tokens=stage.max_tokens,
+            temperature=self.settings.temperature, max_tokens=max_output_tokens(schema),
+            seed=self.settings.seed,
         )
         return await call_structured(
             stage.output_model, request, pool=self.pool, ledger=self.ledger,
@@ -170,6 +171,8 @@ class _Run:
             language=options.language,
             nsfw_level=options.nsfw_level,
             lorebook_entries=self.settings.lorebook_entries,
+            apparent_age=prepared.facts.youngest_apparent_age,
+            apparent_gender=prepared.facts.apparent_gender,
         )
 
 

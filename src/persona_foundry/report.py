@@ -9,6 +9,7 @@ from rich.table import Table
 from .pipeline import PersonaOutcome, RunSummary
 from .stages.base import StageResult
 
+REASON_CHARS = 60
 STATUS_STYLE = {"ok": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
 
 
@@ -69,6 +70,12 @@ class RichRunProgress:
         )
 
 
+def _short(text: str | None, limit: int = REASON_CHARS) -> str:
+    if not text:
+        return ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def print_summary(summary: RunSummary, console: Console) -> None:
     """The end-of-run table and totals."""
     table = Table(title="Persona Foundry run")
@@ -78,9 +85,15 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         table.add_row(
             outcome.image.name, f"[{STATUS_STYLE[outcome.status]}]{outcome.status}",
             outcome.name or "", str(outcome.card_path or ""), f"{outcome.seconds:.1f}s",
-            f"{outcome.prompt_tokens}+{outcome.completion_tokens}", outcome.error or "",
+            f"{outcome.prompt_tokens}+{outcome.completion_tokens}", _short(outcome.error),
         )
     console.print(table)
+    for outcome in summary.outcomes:
+        if outcome.status in ("failed", "skipped") and not outcome.failed_stages:
+            style = STATUS_STYLE[outcome.status]
+            console.print(f"[{style}]{outcome.status}[/] {outcome.image}: {outcome.error}")
+        for stage, reason in outcome.failed_stages.items():
+            console.print(f"[yellow]{outcome.image.name}[/] stage {stage}: {reason}")
     made = [o for o in summary.outcomes if o.card_path]
     average = sum(o.seconds for o in made) / len(made) if made else 0.0
     tokens_in = sum(o.prompt_tokens for o in summary.outcomes)

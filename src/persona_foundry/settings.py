@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=5, ge=1, le=20, description="Transport attempts per call.")
     max_reasks: int = Field(default=2, ge=0, le=5, description="Re-asks after invalid replies.")
     temperature: float = Field(default=0.8, ge=0, le=2)
+    seed: int | None = Field(default=None, description="Sampling seed, for reproducible runs.")
 
     local_model_path: Path | None = Field(
         default=None, description="A GGUF file for the embedded backend (default: Qwen2.5 1.5B)."

@@ -109,6 +109,11 @@ class VisualFacts(BaseModel):
         """The lowest apparent age among detected faces, if any."""
         return min((face.apparent_age for face in self.faces), default=None)
 
+    @property
+    def apparent_gender(self) -> str | None:
+        """The apparent gender of the first (largest-scored) face, if any."""
+        return self.faces[0].apparent_gender if self.faces else None
+
     def describe(self) -> str:
         """The facts as prompt text for a model that cannot see the image."""
         light = "medium"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -31,6 +32,7 @@ class ChatRequest:
     json_schema: dict[str, Any]
     temperature: float
     max_tokens: int
+    seed: int | None = None
 
     def fingerprint(self) -> str:
         """A stable hash of everything that determines the reply (the cache key)."""
@@ -42,6 +44,7 @@ class ChatRequest:
                 "schema": self.json_schema,
                 "temperature": self.temperature,
                 "max_tokens": self.max_tokens,
+                "seed": self.seed,
             },
             sort_keys=True,
             ensure_ascii=False,
@@ -50,10 +53,7 @@ class ChatRequest:
 
     def with_messages(self, messages: list[dict[str, Any]]) -> ChatRequest:
         """The same request with another conversation (used by re-asks)."""
-        return ChatRequest(
-            self.model, messages, self.schema_name, self.json_schema, self.temperature,
-            self.max_tokens,
-        )
+        return dataclasses.replace(self, messages=messages)
 
 
 @dataclass
@@ -140,6 +140,8 @@ class OpenAIBackend:
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
         }
+        if request.seed is not None:
+            arguments["seed"] = request.seed
         started = time.perf_counter()
         try:
             response: ChatCompletion = await self._client.chat.completions.create(**arguments)

@@ -68,6 +68,7 @@ class LocalLlamaBackend:
                 response_format={"type": "json_object", "schema": request.json_schema},
                 temperature=request.temperature,
                 max_tokens=request.max_tokens,
+                seed=request.seed,
             )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"local model failed: {exc}", kind="local") from exc

@@ -19,6 +19,11 @@ from .pool import LLMPool
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 _CODE_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+MAX_UNBOUNDED_CHARS = 2000
+NUMBER_CHARS = 20
+# Looping small models emit odd fragments (~2 chars a token); real prose runs near 4.
+WORST_CHARS_PER_TOKEN = 2
+TOKEN_MARGIN = 64
 _DATA_URL = re.compile(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+")
 
 
@@ -64,6 +69,32 @@ def json_schema_for(model: type[BaseModel]) -> dict[str, Any]:
 
     resolved: dict[str, Any] = resolve(schema)
     return resolved
+
+
+def schema_max_chars(schema: dict[str, Any]) -> int:
+    """The longest JSON text the schema allows (strings at maxLength, lists at maxItems).
+
+    Unbounded parts count as MAX_UNBOUNDED_CHARS; every stage's schema is fully bounded.
+    """
+    kind = schema.get("type")
+    if "enum" in schema:
+        return max(len(json.dumps(value)) for value in schema["enum"])
+    if "anyOf" in schema:
+        return max(schema_max_chars(option) for option in schema["anyOf"])
+    if kind == "string":
+        return int(schema.get("maxLength", MAX_UNBOUNDED_CHARS)) + 2
+    if kind == "array":
+        item = schema_max_chars(schema.get("items", {}))
+        return 2 + int(schema.get("maxItems", 10)) * (item + 2)
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return 2 + sum(len(key) + 5 + schema_max_chars(value) for key, value in properties.items())
+    return NUMBER_CHARS
+
+
+def max_output_tokens(schema: dict[str, Any]) -> int:
+    """A max_tokens that lets any reply the schema allows finish, so a grammar never truncates."""
+    return schema_max_chars(schema) // WORST_CHARS_PER_TOKEN + TOKEN_MARGIN
 
 
 def parse_json_leniently(text: str) -> Any:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from . import core
 from .base import (
+    Line,
     Message,
     Stage,
     StageContext,
@@ -18,9 +19,7 @@ from .base import (
 )
 
 NAME = "authenticity"
-Details = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=120)]], Field(min_length=1, max_length=6)
-]
+Details = Annotated[list[Line], Field(min_length=1, max_length=4)]
 
 
 class Authenticity(BaseModel):
@@ -50,5 +49,5 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 STAGE = Stage(
     name=NAME, depends_on=(core.NAME,), output_model=Authenticity,
-    build_messages=build_messages, max_tokens=900, estimated_s=15,
+    build_messages=build_messages, estimated_s=15,
 )

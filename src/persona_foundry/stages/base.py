@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 NsfwLevel = Literal["off", "suggestive", "explicit"]
+# Every string has a maxLength and every list a maxItems: small models loop without them.
+Word = Annotated[str, Field(min_length=1, max_length=40)]
+Line = Annotated[str, Field(min_length=1, max_length=120)]
 NSFW_RULES: dict[str, str] = {
     "off": "Keep everything safe for work: no sexual or erotic content at all.",
     "suggestive": "Flirty, suggestive content is allowed; nothing sexually explicit.",
@@ -28,6 +31,8 @@ class PersonaInput:
     language: str = "English"
     nsfw_level: NsfwLevel = "off"
     lorebook_entries: int = 6
+    apparent_age: int | None = None
+    apparent_gender: str | None = None
 
 
 @dataclass
@@ -50,14 +55,14 @@ class Stage:
     depends_on: tuple[str, ...]
     output_model: type[BaseModel]
     build_messages: Callable[[StageContext], list[Message]]
-    max_tokens: int
     # The original design's measured seconds for this stage: weights for critical-path priority.
     estimated_s: float
     adjust_schema: Callable[[dict[str, Any], StageContext], dict[str, Any]] | None = None
 
     def validation_context(self, ctx: StageContext) -> dict[str, Any]:
         """Run facts a validator may need (e.g. how many lorebook entries were asked for)."""
-        return {"lorebook_entries": ctx.persona.lorebook_entries}
+        persona = ctx.persona
+        return {"lorebook_entries": persona.lorebook_entries, "apparent_age": persona.apparent_age}
 
 
 def system_message(ctx: StageContext, role: str) -> Message:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from .base import Message, Stage, StageContext, field_guide, system_message, user_message
+from .base import Message, Stage, StageContext, Word, field_guide, system_message, user_message
 
 NAME = "core"
 _HANDLE_CHARS = re.compile(r"[^A-Za-z0-9_]")
 MAX_HANDLE_CHARS = 15
 _TIMEZONES = frozenset(available_timezones())
+# The age estimator is rough; a persona far outside its guess contradicts the picture.
+AGE_TOLERANCE_YEARS = 10
 
 
 class CorePersona(BaseModel):
@@ -27,15 +29,27 @@ class CorePersona(BaseModel):
     location: str = Field(max_length=80, description="city, country where they live")
     timezone: str = Field(max_length=40, description="IANA time zone, e.g. Europe/Madrid")
     occupation: str = Field(max_length=80, description="job or main activity")
-    personality: list[str] = Field(
+    personality: list[Word] = Field(
         min_length=1, max_length=6, description="personality traits, a word or two each"
     )
-    backstory: str = Field(max_length=800, description="life story in a few sentences")
-    interests: list[str] = Field(min_length=1, max_length=8, description="interests and hobbies")
+    backstory: str = Field(max_length=600, description="life story in a few sentences")
+    interests: list[Word] = Field(min_length=1, max_length=8, description="interests and hobbies")
     voice: str = Field(max_length=300, description="how they talk and write online")
     bio: str = Field(max_length=160, description="profile bio, at most 160 characters")
-    greeting: str = Field(max_length=400, description="their first message to a new follower")
-    appearance: str = Field(max_length=300, description="what they look like")
+    greeting: str = Field(max_length=300, description="their first message to a new follower")
+    appearance: str = Field(max_length=250, description="what they look like")
+
+    @field_validator("age", mode="after")
+    @classmethod
+    def _matches_the_image(cls, age: int, info: ValidationInfo) -> int:
+        apparent = (info.context or {}).get("apparent_age")
+        if apparent is not None and abs(age - apparent) > AGE_TOLERANCE_YEARS:
+            low = max(18, apparent - AGE_TOLERANCE_YEARS)
+            raise ValueError(
+                f"the person in the image looks about {apparent}: choose an age from {low} "
+                f"to {apparent + AGE_TOLERANCE_YEARS}"
+            )
+        return age
 
     @field_validator("personality", "interests", mode="after")
     @classmethod
@@ -62,8 +76,14 @@ def build_messages(ctx: StageContext) -> list[Message]:
     persona = ctx.persona
     task = (
         "Invent a believable social-media persona for the person in this character image: "
-        "a real-seeming adult with a specific life, not a generic influencer."
+        "a real-seeming adult with a specific life, not a generic influencer. Give a "
+        "distinctive, realistic full name (never a placeholder such as John Doe)."
     )
+    must_match = []
+    if persona.apparent_gender:
+        must_match.append(f"gender presentation: {persona.apparent_gender}")
+    if persona.apparent_age is not None:
+        must_match.append(f"age: about {max(18, persona.apparent_age)}")
     facts = (
         "The image is attached." if persona.image_data_url else
         "You cannot see the image; these facts were measured from it:\n" + persona.visual_facts
@@ -72,6 +92,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
         ("Task", task),
         ("Fields", field_guide(CorePersona)),
         ("Image", f"file name: {persona.image_name}\n{facts}"),
+        ("The persona must match the image", "\n".join(must_match)),
         ("Creator's hint", persona.hint or ""),
     )
     if persona.image_data_url:
@@ -86,5 +107,5 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 STAGE = Stage(
     name=NAME, depends_on=(), output_model=CorePersona, build_messages=build_messages,
-    max_tokens=1000, estimated_s=20,
+    estimated_s=20,
 )

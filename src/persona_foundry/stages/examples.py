@@ -29,7 +29,7 @@ class ExampleTweets(BaseModel):
     """Posts that show the persona's voice."""
 
     tweets: list[ExampleTweet] = Field(
-        min_length=3, max_length=10, description="6 to 10 varied posts"
+        min_length=3, max_length=8, description="6 to 8 varied posts"
     )
 
     @field_validator("tweets", mode="after")
@@ -61,5 +61,5 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 STAGE = Stage(
     name=NAME, depends_on=(core.NAME, strategy.NAME), output_model=ExampleTweets,
-    build_messages=build_messages, max_tokens=1400, estimated_s=25,
+    build_messages=build_messages, estimated_s=25,
 )

@@ -11,6 +11,7 @@ from .base import (
     Message,
     Stage,
     StageContext,
+    Word,
     field_guide,
     persona_sections,
     system_message,
@@ -24,14 +25,14 @@ MAX_ENTRIES = 20
 class LoreEntry(BaseModel):
     """One lorebook entry: shown to a chat model when a key word comes up."""
 
-    keys: list[str] = Field(min_length=1, max_length=5, description="trigger words")
+    keys: list[Word] = Field(min_length=1, max_length=4, description="trigger words")
     comment: str = Field(max_length=60, description="short title of the entry")
-    content: str = Field(min_length=1, max_length=600, description="what the entry says")
+    content: str = Field(min_length=1, max_length=400, description="what the entry says")
 
     @field_validator("keys", mode="after")
     @classmethod
     def _non_empty_keys(cls, keys: list[str]) -> list[str]:
-        cleaned = [key.strip()[:30] for key in keys if key.strip()]
+        cleaned = [key.strip() for key in keys if key.strip()]
         if not cleaned:
             raise ValueError("each entry needs at least one trigger word")
         return cleaned
@@ -50,6 +51,9 @@ class CharacterBook(BaseModel):
         wanted = (info.context or {}).get("lorebook_entries")
         if wanted is None:
             return entries
+        distinct = {" ".join(entry.content.lower().split()) for entry in entries}
+        if len(distinct) < len(entries):
+            raise ValueError("every entry must be about something different; some repeat")
         if len(entries) < wanted:
             raise ValueError(f"write exactly {wanted} entries, got {len(entries)}")
         return entries[:wanted]
@@ -82,6 +86,6 @@ def exact_entry_count(schema: dict[str, Any], ctx: StageContext) -> dict[str, An
 
 STAGE = Stage(
     name=NAME, depends_on=(core.NAME,), output_model=CharacterBook,
-    build_messages=build_messages, max_tokens=1800, estimated_s=25,
+    build_messages=build_messages, estimated_s=25,
     adjust_schema=exact_entry_count,
 )

@@ -11,6 +11,7 @@ from .base import (
     Message,
     Stage,
     StageContext,
+    Word,
     field_guide,
     persona_sections,
     system_message,
@@ -30,17 +31,17 @@ class Relationship(BaseModel):
     name: str = Field(min_length=1, max_length=60, description="their name")
     handle: str = Field(max_length=16, description="their X handle, or empty")
     relation: Relation = Field(description="how they relate to the persona")
-    description: str = Field(max_length=160, description="the relationship in a sentence")
+    description: str = Field(max_length=120, description="the relationship in a sentence")
 
 
 class SocialNetwork(BaseModel):
     """Friends, family, rivals, communities and followed accounts."""
 
     relationships: list[Relationship] = Field(
-        min_length=2, max_length=10, description="the people who matter to them"
+        min_length=2, max_length=8, description="the people who matter to them"
     )
-    communities: list[str] = Field(max_length=8, description="communities they belong to")
-    follows: list[str] = Field(max_length=10, description="accounts (or kinds) they follow")
+    communities: list[Word] = Field(max_length=6, description="communities they belong to")
+    follows: list[Word] = Field(max_length=8, description="accounts (or kinds) they follow")
 
 
 def build_messages(ctx: StageContext) -> list[Message]:
@@ -57,5 +58,5 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 STAGE = Stage(
     name=NAME, depends_on=(core.NAME,), output_model=SocialNetwork,
-    build_messages=build_messages, max_tokens=1000, estimated_s=20,
+    build_messages=build_messages, estimated_s=20,
 )

