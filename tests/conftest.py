@@ -13,10 +13,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from openai_server import FakeOpenAIServer, Responder  # noqa: E402
-from stage_replies import valid_reply  # noqa: E402
-
-from persona_foundry.settings import Settings  # noqa: E402
+from openai_server import FakeOpenAIServer, Responder
+from persona_foundry.settings import Settings
+from stage_replies import valid_reply
 
 TEST_API_KEY = "sk-test-SECRET-0123456789"
 EXAMPLE_IMAGE = Path(__file__).parent.parent / "examples" / "astronaut.png"

@@ -121,7 +121,7 @@ class FakeOpenAIServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # keep test output clean
 
             def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:

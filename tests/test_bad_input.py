@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
+
 from conftest import server_settings
 from openai_server import FakeOpenAIServer, Reply
-from PIL import Image
-from stage_replies import valid_reply
-
 from persona_foundry.errors import OutputError
 from persona_foundry.pipeline import PersonaRunOptions, RunSummary, generate_personas
 from persona_foundry.settings import Settings
+from stage_replies import valid_reply
 
 StartServer = Callable[..., FakeOpenAIServer]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import TEST_API_KEY
-from openai_server import FakeOpenAIServer
 from typer.testing import CliRunner
 
+from conftest import TEST_API_KEY
+from openai_server import FakeOpenAIServer
 from persona_foundry.cli import app
 
 StartServer = Callable[..., FakeOpenAIServer]

@@ -14,8 +14,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_IMAGE
 
+from conftest import EXAMPLE_IMAGE
 from persona_foundry.cards import CharacterCardV2
 from persona_foundry.pipeline import PersonaRunOptions, generate_personas
 from persona_foundry.settings import Settings

@@ -10,9 +10,8 @@ from typing import Any
 
 from conftest import TEST_API_KEY, server_settings
 from openai_server import FakeOpenAIServer, Reply
-from stage_replies import schema_name, valid_reply
-
 from persona_foundry.pipeline import PersonaRunOptions, RunSummary, generate_personas
+from stage_replies import schema_name, valid_reply
 
 StartServer = Callable[..., FakeOpenAIServer]
 LATENCY_S = 0.3
@@ -43,7 +42,7 @@ def test_one_persona_makes_a_complete_v2_card(start_server: StartServer, make_im
     card_path = tmp_path / "out" / "personas" / "ava_persona.json"
     card = load_card(card_path)
     assert card["spec"] == "chara_card_v2" and card["spec_version"] == "2.0"
-    assert REQUIRED_V2_KEYS <= card["data"].keys()  # SillyTavern's validator's 14
+    assert card["data"].keys() >= REQUIRED_V2_KEYS  # SillyTavern's validator's 14
     assert card["data"]["name"] == "Ava from ava.png"
     book = card["data"]["character_book"]
     assert [entry["id"] for entry in book["entries"]] == [1, 2, 3, 4, 5, 6]

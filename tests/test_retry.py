@@ -10,10 +10,9 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+
 from conftest import TEST_API_KEY
 from openai_server import FakeOpenAIServer, Reply
-from stage_replies import valid_reply
-
 from persona_foundry.errors import TransportError
 from persona_foundry.llm.client import BackendError, ChatRequest, OpenAIBackend
 from persona_foundry.llm.pool import LLMPool, PriorityLimiter
@@ -23,6 +22,7 @@ from persona_foundry.llm.retry import (
     server_retry_after_s,
     should_retry,
 )
+from stage_replies import valid_reply
 
 StartServer = Callable[..., FakeOpenAIServer]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_IMAGE
 
+from conftest import EXAMPLE_IMAGE
 from persona_foundry.errors import SafetyError
 from persona_foundry.source_image import (
     FaceFact,

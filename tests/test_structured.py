@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from llama_cpp.llama_grammar import json_schema_to_gbnf
-from stage_replies import STAGE_REPLIES
 
 from persona_foundry.llm.client import ChatRequest
 from persona_foundry.llm.structured import json_schema_for, parse_json_leniently, validate_reply
@@ -16,6 +15,7 @@ from persona_foundry.stages.base import PersonaInput, StageContext
 from persona_foundry.stages.core import CorePersona
 from persona_foundry.stages.lorebook import CharacterBook, exact_entry_count
 from persona_foundry.stages.strategy import TweetStrategy
+from stage_replies import STAGE_REPLIES
 
 
 def test_parse_fenced_json_with_control_characters() -> None:
@@ -121,6 +121,7 @@ def test_fingerprint_changes_with_anything_that_changes_the_reply() -> None:
     assert base.fingerprint() == ChatRequest(
         "m", [{"role": "user", "content": "x"}], "core", {"type": "object"}, 0.5, 9
     ).fingerprint()
-    assert base.fingerprint() != base.with_messages([{"role": "user", "content": "y"}]).fingerprint()
+    reworded = base.with_messages([{"role": "user", "content": "y"}])
+    assert base.fingerprint() != reworded.fingerprint()
     other_model = ChatRequest("n", base.messages, "core", base.json_schema, 0.5, 9)
     assert base.fingerprint() != other_model.fingerprint()

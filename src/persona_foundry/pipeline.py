@@ -113,7 +113,6 @@ class RunProgress(Protocol):
 @dataclass
 class _Prepared:
     source: SourceImage
-    facts: VisualFacts
     card_path: Path
     previous: dict[str, BaseModel]
 
@@ -161,18 +160,18 @@ class _Run:
             priority=priority,
         )
 
-    def persona_input(self, prepared: _Prepared) -> PersonaInput:
+    def persona_input(self, prepared: _Prepared, facts: VisualFacts) -> PersonaInput:
         options = self.options
         return PersonaInput(
             image_name=prepared.source.path.name,
-            visual_facts=prepared.facts.describe(),
+            visual_facts=facts.describe(),
             image_data_url=image_data_url(prepared.source) if self.backend.sees_images else None,
             hint=options.hint,
             language=options.language,
             nsfw_level=options.nsfw_level,
             lorebook_entries=self.settings.lorebook_entries,
-            apparent_age=prepared.facts.youngest_apparent_age,
-            apparent_gender=prepared.facts.apparent_gender,
+            apparent_age=facts.youngest_apparent_age,
+            apparent_gender=facts.apparent_gender,
         )
 
 
@@ -216,8 +215,6 @@ def _prepare(options: PersonaRunOptions) -> tuple[list[_Prepared], list[PersonaO
                     path, "skipped", error=f"duplicate of {seen[source.sha256]} in this batch"
                 ))
                 continue
-            facts = extract_visual_facts(source)
-            check_nsfw_allowed(facts, options.nsfw_level, path)
         except PersonaFoundryError as exc:
             rejected.append(PersonaOutcome(path, "failed", error=str(exc)))
             continue
@@ -226,12 +223,12 @@ def _prepare(options: PersonaRunOptions) -> tuple[list[_Prepared], list[PersonaO
             _card_path(options, source), source, options.overwrite, taken
         )
         taken.add(card_path)
-        prepared.append(_Prepared(source, facts, card_path, previous))
+        prepared.append(_Prepared(source, card_path, previous))
     return prepared, rejected
 
 
-def _outcome(prepared: _Prepared, results: dict[str, StageResult], seconds: float,
-             run: _Run) -> PersonaOutcome:
+def _outcome(prepared: _Prepared, facts: VisualFacts, results: dict[str, StageResult],
+             seconds: float, run: _Run) -> PersonaOutcome:
     source = prepared.source
     outcome = PersonaOutcome(
         source.path, "ok", seconds=seconds,
@@ -246,7 +243,7 @@ def _outcome(prepared: _Prepared, results: dict[str, StageResult], seconds: floa
         return outcome
     meta = CardMeta(
         source_image=source.path.name, source_sha256=source.sha256,
-        visual_facts=prepared.facts.model_dump(mode="json"), language=run.options.language,
+        visual_facts=facts.model_dump(mode="json"), language=run.options.language,
         nsfw_level=run.options.nsfw_level, generated_at=datetime.now(UTC).isoformat(),
         tool_version=__version__,
     )
@@ -269,10 +266,17 @@ async def _run_personas(
 
     async def one(item: _Prepared) -> None:
         started = time.perf_counter()
-        key = item.card_path.name.removesuffix(CARD_SUFFIX)
-        job = PersonaJob(key, run.persona_input(item), item.previous)
-        results = await scheduler.run_persona(job)
-        outcome = _outcome(item, results, time.perf_counter() - started, run)
+        try:
+            # Per persona, off the event loop: the first persona's calls start at once.
+            facts = await asyncio.to_thread(extract_visual_facts, item.source)
+            check_nsfw_allowed(facts, run.options.nsfw_level, item.source.path)
+        except PersonaFoundryError as exc:
+            outcome = PersonaOutcome(item.source.path, "failed", error=str(exc))
+        else:
+            key = item.card_path.name.removesuffix(CARD_SUFFIX)
+            job = PersonaJob(key, run.persona_input(item, facts), item.previous)
+            results = await scheduler.run_persona(job)
+            outcome = _outcome(item, facts, results, time.perf_counter() - started, run)
         outcomes.append(outcome)
         if progress:
             progress.persona_done(outcome)

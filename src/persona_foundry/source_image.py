@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -157,6 +158,9 @@ def _palette(image: Image.Image) -> list[str]:
     return names
 
 
+_FACE_LOCK = threading.Lock()
+
+
 @cache
 def _face_predictor() -> Any:
     # Imported here: onnxruntime and dlib load only when a face is actually looked for.
@@ -169,7 +173,9 @@ def _faces(image: Image.Image) -> list[FaceFact]:
     scale = min(1.0, ANALYSIS_MAX_SIDE_PX / max(image.size))
     small = image.resize((round(image.width * scale), round(image.height * scale)))
     faces = []
-    for found in _face_predictor().predict(small):
+    with _FACE_LOCK:  # one predictor, shared by worker threads; dlib's detector is not reentrant
+        found_faces = _face_predictor().predict(small)
+    for found in found_faces:
         box = tuple(round(value / scale) for value in found["face"])
         faces.append(
             FaceFact(

@@ -20,6 +20,19 @@ from .base import (
 
 NAME = "lorebook"
 MAX_ENTRIES = 20
+# One topic per entry keeps entries distinct, which small models otherwise fail at.
+ENTRY_TOPICS = (
+    "their home and neighbourhood",
+    "their work or studies",
+    "the person closest to them",
+    "their favourite hobby",
+    "an event that shaped them",
+    "a running joke or habit their followers know",
+    "a place they love to go",
+    "a rival or someone they clash with",
+    "a goal they are working towards",
+    "a possession that matters to them",
+)
 
 
 class LoreEntry(BaseModel):
@@ -62,10 +75,16 @@ class CharacterBook(BaseModel):
 def build_messages(ctx: StageContext) -> list[Message]:
     """Ask for the requested number of lorebook entries."""
     count = ctx.persona.lorebook_entries
+    topics = "\n".join(
+        f"{number}. {ENTRY_TOPICS[(number - 1) % len(ENTRY_TOPICS)]}"
+        for number in range(1, count + 1)
+    )
     return [
         system_message(ctx, "You write lorebooks (world info) for character cards."),
         user_message(
-            ("Task", f"Write exactly {count} lorebook entries about this persona's world."),
+            ("Task", f"Write exactly {count} lorebook entries about this persona's world, one "
+                     "per topic below, in this order. Never repeat a sentence across entries."),
+            ("Topics", topics),
             ("Fields", field_guide(CharacterBook)),
             *persona_sections(ctx, core.NAME),
         ),
