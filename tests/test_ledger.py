@@ -58,5 +58,5 @@ def test_cache_round_trip(tmp_path: Path) -> None:
     ))
     assert ledger.cached_output("abc") is None
     ledger.cache_output("abc", "core", '{"x": 1}', call_id)
-    assert ledger.cached_output("abc") == '{"x": 1}'
+    assert ledger.cached_output("abc") == ('{"x": 1}', "m")
     ledger.close()

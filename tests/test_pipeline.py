@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -145,6 +150,9 @@ def test_rerun_after_everything_succeeded_calls_nothing(
 
     assert again.exit_code == 0
     assert len(server.chat_requests()) == calls  # all from the ledger's cache
+    card = load_card(again.outcomes[0].card_path)
+    stages = card["data"]["extensions"]["persona_foundry"]["stages"]
+    assert all(s["from_cache"] and s["model"] == "test-model" for s in stages.values())
 
 
 def test_failed_core_means_no_card_but_others_go_on(
@@ -241,3 +249,34 @@ def test_language_and_nsfw_level_reach_every_prompt(start_server: StartServer, m
         system = request.body["messages"][0]["content"]
         assert "in Spanish" in system
         assert "suggestive" in system.lower()
+
+
+def test_crash_mid_batch_then_rerun_repays_nothing(start_server: StartServer, make_image,
+                                                   tmp_path: Path) -> None:
+    server = start_server(latency_s=0.2)
+    images = [str(make_image(f"c{n}.png")) for n in range(3)]
+    env = {**os.environ, "LLM_BASE_URL": server.base_url, "LLM_API_KEY": TEST_API_KEY,
+           "LLM_MODEL": "test-model", "MAX_CONCURRENT": "2"}
+    argv = [sys.executable, "-m", "persona_foundry", "persona", *images, "--out",
+            str(tmp_path / "out")]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len([r for r in server.chat_requests() if r.finished]) < 8:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = time.monotonic()
+    # Replies the dead process had surely received and recorded before it died:
+    paid = [json.dumps(r.body, sort_keys=True) for r in server.chat_requests()
+            if r.finished and r.finished < killed_at - 0.15]
+    first_run_calls = len(server.chat_requests())
+
+    summary = run([Path(p) for p in images], tmp_path / "out", server)
+
+    assert summary.succeeded == 3
+    again = [json.dumps(r.body, sort_keys=True) for r in server.chat_requests()[first_run_calls:]]
+    assert not set(again) & set(paid)
+    assert len(paid) >= 6
+    assert len(again) <= 21 - len(paid)  # only what the dead run had not received

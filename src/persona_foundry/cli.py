@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from .errors import PersonaFoundryError
 from .llm.model_store import assemble_default_model
@@ -51,12 +52,12 @@ def _settings(**overrides: Any) -> Settings:
     try:
         return Settings(**given)
     except ValidationError as exc:
-        console.print(f"[red bold]error:[/] invalid setting: {exc}")
+        console.print(f"[red bold]error:[/] invalid setting: {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from exc
 
 
 def _fail(exc: PersonaFoundryError) -> typer.Exit:
-    console.print(f"[red bold]error:[/] {exc}")
+    console.print(f"[red bold]error:[/] {escape(str(exc))}")
     return typer.Exit(EXIT_USAGE)
 
 
@@ -126,4 +127,4 @@ def setup() -> None:
     except PersonaFoundryError as exc:
         raise _fail(exc) from exc
     size_gb = path.stat().st_size / 1e9
-    console.print(f"default model ready: {path} ({size_gb:.2f} GB, sha256 checked)")
+    console.print(f"default model ready: {escape(str(path))} ({size_gb:.2f} GB, sha256 checked)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,7 +37,7 @@ class RichRunProgress:
 
     def started(self, total: int, backend: str) -> None:
         """Set the bar's total and name the backend."""
-        self.console.log(f"{total} persona(s) on {backend}")
+        self.console.log(f"{total} persona(s) on {escape(backend)}")
         self._progress.update(self._task, total=total)
         self._refresh()
 
@@ -47,7 +48,8 @@ class RichRunProgress:
         elif kind == "finish":
             self._in_flight -= 1
         if kind == "failed" and result is not None:
-            self.console.log(f"[yellow]{persona}: stage {result.stage} failed: {result.error}")
+            failure = f"{persona}: stage {result.stage} failed: {result.error}"
+            self.console.log(f"[yellow]{escape(failure)}")
         self._refresh()
 
     def persona_done(self, outcome: PersonaOutcome) -> None:
@@ -57,10 +59,8 @@ class RichRunProgress:
         style = STATUS_STYLE[outcome.status]
         where = f" → {outcome.card_path}" if outcome.card_path else ""
         reason = f" ({outcome.error})" if outcome.error and outcome.status != "ok" else ""
-        self.console.log(
-            f"[{style}]{outcome.status}[/] {outcome.image.name}: {outcome.name or '-'}"
-            f"{where} in {outcome.seconds:.1f}s{reason}"
-        )
+        text = f"{outcome.image.name}: {outcome.name or '-'}{where} in {outcome.seconds:.1f}s"
+        self.console.log(f"[{style}]{outcome.status}[/] {escape(text + reason)}")
         self._progress.advance(self._task)
         self._refresh()
 
@@ -83,17 +83,20 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         table.add_column(column)
     for outcome in summary.outcomes:
         table.add_row(
-            outcome.image.name, f"[{STATUS_STYLE[outcome.status]}]{outcome.status}",
-            outcome.name or "", str(outcome.card_path or ""), f"{outcome.seconds:.1f}s",
-            f"{outcome.prompt_tokens}+{outcome.completion_tokens}", _short(outcome.error),
+            escape(outcome.image.name), f"[{STATUS_STYLE[outcome.status]}]{outcome.status}",
+            escape(outcome.name or ""), escape(str(outcome.card_path or "")),
+            f"{outcome.seconds:.1f}s", f"{outcome.prompt_tokens}+{outcome.completion_tokens}",
+            escape(_short(outcome.error)),
         )
     console.print(table)
     for outcome in summary.outcomes:
         if outcome.status in ("failed", "skipped") and not outcome.failed_stages:
             style = STATUS_STYLE[outcome.status]
-            console.print(f"[{style}]{outcome.status}[/] {outcome.image}: {outcome.error}")
+            line = f"{outcome.image}: {outcome.error}"
+            console.print(f"[{style}]{outcome.status}[/] {escape(line)}")
         for stage, reason in outcome.failed_stages.items():
-            console.print(f"[yellow]{outcome.image.name}[/] stage {stage}: {reason}")
+            line = f"{outcome.image.name} stage {stage}: {reason}"
+            console.print(f"[yellow]{escape(line)}")
     made = [o for o in summary.outcomes if o.card_path]
     average = sum(o.seconds for o in made) / len(made) if made else 0.0
     tokens_in = sum(o.prompt_tokens for o in summary.outcomes)
@@ -102,8 +105,8 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         f"succeeded {summary.succeeded}, failed {summary.failed}, "
         f"skipped {sum(1 for o in summary.outcomes if o.status == 'skipped')}; "
         f"wall time {summary.wall_s:.1f}s, average {average:.1f}s per persona; "
-        f"tokens {tokens_in} in / {tokens_out} out; backend {summary.backend}"
+        f"tokens {tokens_in} in / {tokens_out} out; backend {escape(summary.backend)}"
     )
     if summary.fatal_error:
-        console.print(f"[red bold]error:[/] {summary.fatal_error}")
+        console.print(f"[red bold]error:[/] {escape(summary.fatal_error)}")
 

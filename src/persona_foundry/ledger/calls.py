@@ -58,12 +58,14 @@ class Ledger:
             (fingerprint, stage, output_json, call_id),
         )
 
-    def cached_output(self, fingerprint: str) -> str | None:
-        """The validated output stored for this fingerprint, if any."""
+    def cached_output(self, fingerprint: str) -> tuple[str, str] | None:
+        """The validated output stored for this fingerprint and the model that wrote it."""
         row = self.db.execute(
-            "SELECT output_json FROM cache WHERE fingerprint = ?", (fingerprint,)
+            "SELECT cache.output_json, calls.model FROM cache "
+            "LEFT JOIN calls ON calls.id = cache.call_id WHERE cache.fingerprint = ?",
+            (fingerprint,),
         ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else (str(row[0]), str(row[1] or ""))
 
     def close(self) -> None:
         """Close the connection."""

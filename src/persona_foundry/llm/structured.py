@@ -178,8 +178,10 @@ async def call_structured(
     fingerprint = request.fingerprint()
     cached = ledger.cached_output(fingerprint)
     if cached is not None:
+        output_json, model = cached
         try:
-            return StructuredResult(validate_reply(output_model, cached, context), from_cache=True)
+            output = validate_reply(output_model, output_json, context)
+            return StructuredResult(output, from_cache=True, model=model)
         except ValueError:
             pass  # the model changed since it was cached; ask again
     result: StructuredResult[OutputT] | None = None
