@@ -12,10 +12,7 @@ from .base import (
     Message,
     Stage,
     StageContext,
-    field_guide,
-    persona_sections,
-    system_message,
-    user_message,
+    stage_messages,
 )
 
 NAME = "authenticity"
@@ -37,14 +34,11 @@ class Authenticity(BaseModel):
 
 def build_messages(ctx: StageContext) -> list[Message]:
     """Ask for the details that make the persona believable."""
-    return [
-        system_message(ctx, "You make fictional personas feel like real, imperfect people."),
-        user_message(
-            ("Task", "Give this persona authentic human detail."),
-            ("Fields", field_guide(Authenticity)),
-            *persona_sections(ctx, core.NAME),
-        ),
-    ]
+    return stage_messages(
+        ctx, role="You make fictional personas feel like real, imperfect people.",
+        task="Give this persona authentic human detail.", output_model=Authenticity,
+        depends_on=(core.NAME,),
+    )
 
 
 STAGE = Stage(

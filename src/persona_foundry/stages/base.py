@@ -86,6 +86,33 @@ def user_message(*sections: tuple[str, str]) -> Message:
     return {"role": "user", "content": body}
 
 
+def stage_messages(
+    ctx: StageContext, *, role: str, task: str, output_model: type[BaseModel],
+    depends_on: tuple[str, ...], extra: tuple[tuple[str, str], ...] = (),
+) -> list[Message]:
+    """The usual prompt: a role, the task, the output's fields, extras, the dependency outputs."""
+    return [
+        system_message(ctx, role),
+        user_message(
+            ("Task", task), ("Fields", field_guide(output_model)), *extra,
+            *persona_sections(ctx, *depends_on),
+        ),
+    ]
+
+
+def with_image(message: Message, data_url: str | None) -> Message:
+    """The message with the image attached as an OpenAI content part, when there is one."""
+    if not data_url:
+        return message
+    return {
+        **message,
+        "content": [
+            {"type": "text", "text": message["content"]},
+            {"type": "image_url", "image_url": {"url": data_url}},
+        ],
+    }
+
+
 def persona_sections(ctx: StageContext, *stages: str) -> list[tuple[str, str]]:
     """Prompt sections holding the named dependency outputs."""
     return [(f"Persona {stage}", ctx.output_json(stage)) for stage in stages]

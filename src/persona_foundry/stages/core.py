@@ -7,7 +7,16 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from .base import Message, Stage, StageContext, Word, field_guide, system_message, user_message
+from .base import (
+    Message,
+    Stage,
+    StageContext,
+    Word,
+    field_guide,
+    system_message,
+    user_message,
+    with_image,
+)
 
 NAME = "core"
 _HANDLE_CHARS = re.compile(r"[^A-Za-z0-9_]")
@@ -95,14 +104,10 @@ def build_messages(ctx: StageContext) -> list[Message]:
         ("The persona must match the image", "\n".join(must_match)),
         ("Creator's hint", persona.hint or ""),
     )
-    if persona.image_data_url:
-        text["content"] = [
-            {"type": "text", "text": text["content"]},
-            {"type": "image_url", "image_url": {"url": persona.image_data_url}},
-        ]
-    return [system_message(ctx, "You design original characters for social media."), text]
-
-
+    return [
+        system_message(ctx, "You design original characters for social media."),
+        with_image(text, persona.image_data_url),
+    ]
 
 
 STAGE = Stage(

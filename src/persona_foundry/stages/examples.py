@@ -9,10 +9,7 @@ from .base import (
     Message,
     Stage,
     StageContext,
-    field_guide,
-    persona_sections,
-    system_message,
-    user_message,
+    stage_messages,
 )
 
 NAME = "example_tweets"
@@ -49,14 +46,11 @@ class ExampleTweets(BaseModel):
 
 def build_messages(ctx: StageContext) -> list[Message]:
     """Ask for example posts that follow the strategy."""
-    return [
-        system_message(ctx, "You ghost-write posts for one persona, in their exact voice."),
-        user_message(
-            ("Task", "Write example X/Twitter posts across the persona's content pillars."),
-            ("Fields", field_guide(ExampleTweets)),
-            *persona_sections(ctx, core.NAME, strategy.NAME),
-        ),
-    ]
+    return stage_messages(
+        ctx, role="You ghost-write posts for one persona, in their exact voice.",
+        task="Write example X/Twitter posts across the persona's content pillars.",
+        output_model=ExampleTweets, depends_on=(core.NAME, strategy.NAME),
+    )
 
 
 STAGE = Stage(

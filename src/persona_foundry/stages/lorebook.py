@@ -12,10 +12,7 @@ from .base import (
     Stage,
     StageContext,
     Word,
-    field_guide,
-    persona_sections,
-    system_message,
-    user_message,
+    stage_messages,
 )
 
 NAME = "lorebook"
@@ -79,16 +76,12 @@ def build_messages(ctx: StageContext) -> list[Message]:
         f"{number}. {ENTRY_TOPICS[(number - 1) % len(ENTRY_TOPICS)]}"
         for number in range(1, count + 1)
     )
-    return [
-        system_message(ctx, "You write lorebooks (world info) for character cards."),
-        user_message(
-            ("Task", f"Write exactly {count} lorebook entries about this persona's world, one "
-                     "per topic below, in this order. Never repeat a sentence across entries."),
-            ("Topics", topics),
-            ("Fields", field_guide(CharacterBook)),
-            *persona_sections(ctx, core.NAME),
-        ),
-    ]
+    return stage_messages(
+        ctx, role="You write lorebooks (world info) for character cards.",
+        task=f"Write exactly {count} lorebook entries about this persona's world, one per "
+        "topic below, in this order. Never repeat a sentence across entries.",
+        output_model=CharacterBook, depends_on=(core.NAME,), extra=(("Topics", topics),),
+    )
 
 
 def exact_entry_count(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:

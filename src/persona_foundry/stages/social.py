@@ -12,10 +12,7 @@ from .base import (
     Stage,
     StageContext,
     Word,
-    field_guide,
-    persona_sections,
-    system_message,
-    user_message,
+    stage_messages,
 )
 
 NAME = "social"
@@ -46,14 +43,11 @@ class SocialNetwork(BaseModel):
 
 def build_messages(ctx: StageContext) -> list[Message]:
     """Ask for the persona's social circle."""
-    return [
-        system_message(ctx, "You write the social world of one fictional persona."),
-        user_message(
-            ("Task", "Describe this persona's social network."),
-            ("Fields", field_guide(SocialNetwork)),
-            *persona_sections(ctx, core.NAME),
-        ),
-    ]
+    return stage_messages(
+        ctx, role="You write the social world of one fictional persona.",
+        task="Describe this persona's social network.", output_model=SocialNetwork,
+        depends_on=(core.NAME,),
+    )
 
 
 STAGE = Stage(

@@ -13,10 +13,7 @@ from .base import (
     Stage,
     StageContext,
     Word,
-    field_guide,
-    persona_sections,
-    system_message,
-    user_message,
+    stage_messages,
 )
 
 NAME = "strategy"
@@ -96,14 +93,11 @@ class TweetStrategy(BaseModel):
 
 def build_messages(ctx: StageContext) -> list[Message]:
     """Ask for a posting strategy that fits the core persona."""
-    return [
-        system_message(ctx, "You are a social-media strategist for one persona."),
-        user_message(
-            ("Task", "Design this persona's X/Twitter posting strategy."),
-            ("Fields", field_guide(TweetStrategy)),
-            *persona_sections(ctx, core.NAME),
-        ),
-    ]
+    return stage_messages(
+        ctx, role="You are a social-media strategist for one persona.",
+        task="Design this persona's X/Twitter posting strategy.", output_model=TweetStrategy,
+        depends_on=(core.NAME,),
+    )
 
 
 STAGE = Stage(

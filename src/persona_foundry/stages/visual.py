@@ -14,6 +14,7 @@ from .base import (
     persona_sections,
     system_message,
     user_message,
+    with_image,
 )
 
 NAME = "visual"
@@ -47,12 +48,10 @@ def build_messages(ctx: StageContext) -> list[Message]:
         ("Source image", image),
         *persona_sections(ctx, core.NAME),
     )
-    if persona.image_data_url:
-        message["content"] = [
-            {"type": "text", "text": message["content"]},
-            {"type": "image_url", "image_url": {"url": persona.image_data_url}},
-        ]
-    return [system_message(ctx, "You are an art director keeping one character on-model."), message]
+    return [
+        system_message(ctx, "You are an art director keeping one character on-model."),
+        with_image(message, persona.image_data_url),
+    ]
 
 
 STAGE = Stage(
