@@ -35,3 +35,4 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/persona_dag.py
+	$(BIN)/python bench/local_backend.py
