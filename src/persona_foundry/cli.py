@@ -6,7 +6,7 @@ import asyncio
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from pydantic import ValidationError
@@ -14,6 +14,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from .cards.exchange import EXPORT_FORMATS, ExportFormat, export_card, load_card, save_imported
+from .cards.validate import file_problems
+from .completion import complete_cards
 from .errors import PersonaFoundryError
 from .llm.model_store import assemble_default_model
 from .pipeline import PersonaRunOptions, generate_personas
@@ -95,6 +98,9 @@ def persona(
     ] = None,
     lorebook_entries: Annotated[int | None, typer.Option(help="Lorebook entries.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace cards of other images.")] = False,
+    complete: Annotated[
+        bool, typer.Option(help="The inputs are cards (any format): add their missing stages.")
+    ] = False,
 ) -> None:
     """Generate one Character Card V2 per image: out/personas/{image}_persona.json."""
     settings = _settings(
@@ -111,11 +117,88 @@ def persona(
     )
     try:
         with RichRunProgress(console) as progress:
-            summary = asyncio.run(generate_personas(options, settings, progress=progress))
+            job = (complete_cards(images, options, settings, progress=progress) if complete
+                   else generate_personas(options, settings, progress=progress))
+            summary = asyncio.run(job)
     except PersonaFoundryError as exc:
         raise _fail(exc) from exc
     print_summary(summary, console)
     raise typer.Exit(summary.exit_code)
+
+
+class ExportChoice(StrEnum):
+    """--format values."""
+
+    v2 = "v2"
+    v3 = "v3"
+    png = "png"
+    charx = "charx"
+    eliza = "eliza"
+    all = "all"
+
+
+@app.command()
+def export(
+    cards: Annotated[list[Path], typer.Argument(help="Card files (ours or any V1/V2/V3 card).")],
+    fmt: Annotated[
+        list[ExportChoice], typer.Option("--format", "-f", help="Format(s); repeatable.")
+    ] = [ExportChoice.png],  # noqa: B006  # typer reads list defaults, never mutates them
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/exports"),
+    image: Annotated[
+        Path | None, typer.Option(help="Picture for PNG/CHARX (default: the card's own).")
+    ] = None,
+) -> None:
+    """Export cards as V2/V3 JSON, PNG cards, CHARX archives or ElizaOS characters."""
+    wanted = EXPORT_FORMATS if ExportChoice.all in fmt else tuple(
+        cast(ExportFormat, choice.value) for choice in fmt
+    )
+    failed = 0
+    for path in cards:
+        try:
+            written = export_card(load_card(path), wanted, out, image)
+        except PersonaFoundryError as exc:
+            failed += 1
+            console.print(f"[red]failed[/] {escape(str(exc))}")
+            continue
+        for target in written:
+            console.print(f"[green]wrote[/] {escape(str(target))}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Card files: JSON, PNG or CHARX.")],
+) -> None:
+    """Report every problem an importer would reject each card for; exit 1 if any."""
+    bad = 0
+    for path in files:
+        problems = file_problems(path)
+        if not problems:
+            console.print(f"[green]ok[/] {escape(str(path))}")
+            continue
+        bad += 1
+        console.print(f"[red]{len(problems)} problem(s)[/] {escape(str(path))}")
+        for problem in problems:
+            console.print(f"  - {escape(problem)}")
+    raise typer.Exit(1 if bad else 0)
+
+
+@app.command("import")
+def import_cards(
+    files: Annotated[list[Path], typer.Argument(help="V1/V2/V3 JSON, PNG or CHARX cards.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+) -> None:
+    """Bring cards from other tools in as ours (out/personas/…), image included."""
+    failed = 0
+    for path in files:
+        try:
+            saved = save_imported(load_card(path), out)
+        except PersonaFoundryError as exc:
+            failed += 1
+            console.print(f"[red]failed[/] {escape(str(exc))}")
+            continue
+        console.print(f"[green]imported[/] {escape(str(path))} → {escape(str(saved))}")
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()

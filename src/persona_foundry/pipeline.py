@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from . import __version__
 from .cards import merge_card, previous_outputs
-from .cards.merge import CardMeta
+from .cards.merge import CardMeta, overlay_existing
+from .cards.v2 import CharacterCardV2
 from .errors import EndpointError, PersonaFoundryError
 from .files import atomic_write_json, check_writable_dir, safe_slug, unique_path
 from .ledger import Ledger, open_ledger
@@ -39,6 +40,21 @@ from .stages.core import NAME as CORE
 OutcomeStatus = Literal["ok", "partial", "failed", "skipped"]
 PERSONAS_DIR = "personas"
 CARD_SUFFIX = "_persona.json"
+SEED_HINT_CHARS = 600
+
+
+@dataclass(frozen=True)
+class SeedCard:
+    """An existing card a run completes: its text steers stage 1 and survives the merge."""
+
+    card: CharacterCardV2
+    card_path: Path
+
+    def hint(self) -> str:
+        """The existing character, as a hint for stage 1."""
+        data = self.card.data
+        return (f"Complete this existing character, keeping who they are: {data.name}. "
+                f"{data.description[:SEED_HINT_CHARS]} {data.personality[:SEED_HINT_CHARS]}")
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,7 @@ class PersonaRunOptions:
     hint: str | None = None
     overwrite: bool = False
     persona_output: Path | None = None
+    seeds: dict[Path, SeedCard] = field(default_factory=dict)
 
 
 @dataclass
@@ -166,13 +183,19 @@ class _Run:
             image_name=prepared.source.path.name,
             visual_facts=facts.describe(),
             image_data_url=image_data_url(prepared.source) if self.backend.sees_images else None,
-            hint=options.hint,
+            hint=_hint(options, prepared.source.path),
             language=options.language,
             nsfw_level=options.nsfw_level,
             lorebook_entries=self.settings.lorebook_entries,
             apparent_age=facts.youngest_apparent_age,
             apparent_gender=facts.apparent_gender,
         )
+
+
+def _hint(options: PersonaRunOptions, image: Path) -> str | None:
+    seed = options.seeds.get(image)
+    parts = [part for part in (seed.hint() if seed else None, options.hint) if part]
+    return "\n".join(parts) or None
 
 
 def _card_path(options: PersonaRunOptions, source: SourceImage) -> Path:
@@ -219,9 +242,14 @@ def _prepare(options: PersonaRunOptions) -> tuple[list[_Prepared], list[PersonaO
             rejected.append(PersonaOutcome(path, "failed", error=str(exc)))
             continue
         seen[source.sha256] = path
-        card_path, previous = _claim_card_path(
-            _card_path(options, source), source, options.overwrite, taken
-        )
+        seed = options.seeds.get(path)
+        if seed is not None:
+            card_path = seed.card_path
+            previous = previous_outputs(seed.card.model_dump(mode="json"), None) or {}
+        else:
+            card_path, previous = _claim_card_path(
+                _card_path(options, source), source, options.overwrite, taken
+            )
         taken.add(card_path)
         prepared.append(_Prepared(source, card_path, previous))
     return prepared, rejected
@@ -242,12 +270,16 @@ def _outcome(prepared: _Prepared, facts: VisualFacts, results: dict[str, StageRe
         outcome.error = f"stage core failed, no card: {results[CORE].error}"
         return outcome
     meta = CardMeta(
-        source_image=source.path.name, source_sha256=source.sha256,
+        source_image=source.path.name, source_path=str(source.path.resolve()),
+        source_sha256=source.sha256,
         visual_facts=facts.model_dump(mode="json"), language=run.options.language,
         nsfw_level=run.options.nsfw_level, generated_at=datetime.now(UTC).isoformat(),
         tool_version=__version__,
     )
     card = merge_card(results, meta)
+    seed = run.options.seeds.get(source.path)
+    if seed is not None:
+        card = overlay_existing(card, seed.card)
     atomic_write_json(prepared.card_path, card.model_dump(mode="json"))
     outcome.card_path = prepared.card_path
     outcome.name = card.data.name

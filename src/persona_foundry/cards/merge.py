@@ -21,6 +21,10 @@ PF_EXTENSION = "persona_foundry"
 CREATOR = "Persona Foundry"
 MES_EXAMPLE_TWEETS = 5
 MAX_TAGS = 12
+OVERLAY_TEXT_FIELDS = (
+    "name", "description", "personality", "scenario", "first_mes", "mes_example",
+    "creator_notes", "system_prompt", "post_history_instructions", "creator", "character_version",
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class CardMeta:
     """Run facts the card records about where it came from."""
 
     source_image: str
+    source_path: str
     source_sha256: str
     visual_facts: dict[str, Any]
     language: str
@@ -125,7 +130,9 @@ def merge_card(results: dict[str, StageResult], meta: CardMeta) -> CharacterCard
     visual = _output(results, "visual", VisualProfile)
     extension: dict[str, Any] = {
         "version": meta.tool_version,
-        "source_image": {"name": meta.source_image, "sha256": meta.source_sha256},
+        "source_image": {
+            "name": meta.source_image, "path": meta.source_path, "sha256": meta.source_sha256,
+        },
         "visual_facts": meta.visual_facts,
         "language": meta.language,
         "nsfw_level": meta.nsfw_level,
@@ -160,16 +167,38 @@ def merge_card(results: dict[str, StageResult], meta: CardMeta) -> CharacterCard
     return CharacterCardV2(data=data)
 
 
-def previous_outputs(card: dict[str, Any], source_sha256: str) -> dict[str, BaseModel] | None:
+def overlay_existing(generated: CharacterCardV2, existing: CharacterCardV2) -> CharacterCardV2:
+    """Keep what an imported card already says; generated text fills only what it left empty."""
+    kept = existing.data
+    data = generated.data.model_copy(deep=True)
+    for key in OVERLAY_TEXT_FIELDS:
+        value = getattr(kept, key)
+        if value:
+            setattr(data, key, value)
+    if kept.character_book.entries:
+        data.character_book = kept.character_book
+    data.tags = list(dict.fromkeys([*kept.tags, *data.tags]))
+    data.alternate_greetings = kept.alternate_greetings or data.alternate_greetings
+    kept_ours = kept.extensions.get(PF_EXTENSION) or {}
+    data.extensions = {
+        **kept.extensions, PF_EXTENSION: {**kept_ours, **data.extensions[PF_EXTENSION]},
+    }
+    return CharacterCardV2(data=data)
+
+
+def previous_outputs(
+    card: dict[str, Any], source_sha256: str | None
+) -> dict[str, BaseModel] | None:
     """The stage outputs an earlier card of the same image holds, for stages that succeeded.
 
-    None when the card is not ours or was made from another image (then it must not be reused).
+    None when the card is not ours or was made from another image (then it must not be reused);
+    a None sha256 skips the image check (completing a card the user chose).
     """
     try:
         extension = card["data"]["extensions"][PF_EXTENSION]
-        if extension["source_image"]["sha256"] != source_sha256:
+        if source_sha256 is not None and extension["source_image"]["sha256"] != source_sha256:
             return None
-        statuses = extension["stages"]
+        statuses = extension.get("stages") or {}
     except (KeyError, TypeError):
         return None
     outputs: dict[str, BaseModel] = {}
