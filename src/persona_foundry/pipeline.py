@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +18,9 @@ from .cards.merge import CardMeta, overlay_existing
 from .cards.v2 import CharacterCardV2
 from .errors import EndpointError, PersonaFoundryError
 from .files import atomic_write_json, check_writable_dir, safe_slug, unique_path
-from .ledger import Ledger, open_ledger
-from .ledger.db import LEDGER_FILENAME
-from .llm import ChatBackend, ChatRequest, LLMPool, build_backend, call_structured
-from .llm.structured import CallTags, StructuredResult, json_schema_for, max_output_tokens
+from .llm import ChatBackend
+from .llm.session import LLMSession, endpoint_error_message
+from .llm.structured import StructuredResult
 from .scheduler import PersonaJob, Scheduler
 from .settings import Settings
 from .source_image import (
@@ -137,44 +135,23 @@ class _Prepared:
 class _Run:
     """The state one `generate_personas` call shares between its steps."""
 
-    def __init__(self, options: PersonaRunOptions, settings: Settings, backend: ChatBackend,
-                 ledger: Ledger, progress: RunProgress | None) -> None:
+    def __init__(self, options: PersonaRunOptions, session: LLMSession,
+                 progress: RunProgress | None) -> None:
         self.options = options
-        self.settings = settings
-        self.backend = backend
-        self.ledger = ledger
+        self.session = session
+        self.settings = session.settings
+        self.backend = session.backend
         self.progress = progress
-        self.run_id = uuid.uuid4().hex[:12]
-        self.pool = LLMPool(
-            backend, max_concurrent=settings.max_concurrent, max_attempts=settings.max_attempts
-        )
-
-    def model_for(self, stage: Stage) -> str:
-        if self.backend.max_parallel is not None and not self.settings.llm_base_url:
-            return self.backend.name  # the embedded model serves every stage
-        if stage.name == CORE and self.settings.llm_vision_model and CORE not in (
-            self.settings.stage_models
-        ):
-            return self.settings.llm_vision_model
-        return self.settings.model_for(stage.name)
 
     async def run_stage(
         self, stage: Stage, ctx: StageContext, persona_key: str, priority: float
     ) -> StructuredResult[BaseModel]:
-        schema = json_schema_for(stage.output_model)
-        if stage.adjust_schema is not None:
-            schema = stage.adjust_schema(schema, ctx)
-        request = ChatRequest(
-            model=self.model_for(stage), messages=stage.build_messages(ctx),
-            schema_name=stage.name, json_schema=schema,
-            temperature=self.settings.temperature, max_tokens=max_output_tokens(schema),
-            seed=self.settings.seed,
-        )
-        return await call_structured(
-            stage.output_model, request, pool=self.pool, ledger=self.ledger,
-            tags=CallTags(self.run_id, persona_key, stage.name),
-            max_reasks=self.settings.max_reasks, context=stage.validation_context(ctx),
-            priority=priority,
+        adjust = stage.adjust_schema
+        return await self.session.call(
+            stage.output_model, stage.build_messages(ctx), stage=stage.name, persona=persona_key,
+            context=stage.validation_context(ctx), priority=priority,
+            adjust_schema=(lambda schema: adjust(schema, ctx)) if adjust else None,
+            sees_image=stage.name == CORE,
         )
 
     def persona_input(self, prepared: _Prepared, facts: VisualFacts) -> PersonaInput:
@@ -331,37 +308,24 @@ async def generate_personas(
     if not prepared:
         return RunSummary(outcomes, time.perf_counter() - started, "none")
     # 2. Open the backend and check it can serve the run at all.
-    backend = backend or build_backend(settings)
-    ledger = open_ledger(out_dir / LEDGER_FILENAME)
-    run = _Run(options, settings, backend, ledger, progress)
+    session = LLMSession.open(settings, out_dir, backend)
+    run = _Run(options, session, progress)
     if progress:
-        progress.started(len(prepared), backend.name)
+        progress.started(len(prepared), session.backend.name)
     fatal: str | None = None
     try:
-        await run.pool.check()
+        await session.check()
         # 3. Run every persona's DAG; each card is written as soon as its persona is done.
         await _run_personas(run, prepared, outcomes)
     except EndpointError as exc:
         fatal = str(exc)
     except ExceptionGroup as group:
-        fatal = _endpoint_error(group)
+        fatal = endpoint_error_message(group)
     finally:
-        ledger.close()
-        await run.pool.aclose()
+        await session.aclose()
     if fatal is not None:
         done = {o.image for o in outcomes}
         outcomes += [PersonaOutcome(p.source.path, "failed", error=fatal)
                      for p in prepared if p.source.path not in done]
-    return RunSummary(outcomes, time.perf_counter() - started, backend.name, fatal)
-
-
-def _endpoint_error(group: ExceptionGroup[Exception]) -> str:
-    """The message of the EndpointError that ended the run; re-raise anything else."""
-    matched, rest = group.split(EndpointError)
-    if rest is not None or matched is None:
-        raise group
-    first: BaseException = matched
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    return str(first)
+    return RunSummary(outcomes, time.perf_counter() - started, session.backend.name, fatal)
 

@@ -1,0 +1,97 @@
+"""One command's LLM plumbing: backend, the shared pool, the ledger, the run id, model routing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from ..errors import EndpointError
+from ..ledger import Ledger, open_ledger
+from ..ledger.db import LEDGER_FILENAME
+from ..settings import Settings
+from . import build_backend
+from .client import ChatBackend, ChatRequest
+from .pool import LLMPool
+from .structured import (
+    CallTags,
+    StructuredResult,
+    call_structured,
+    json_schema_for,
+    max_output_tokens,
+)
+
+OutputT = TypeVar("OutputT", bound=BaseModel)
+SchemaAdjust = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class LLMSession:
+    """Every structured call of one command goes through here, under one pool and one ledger."""
+
+    def __init__(self, settings: Settings, backend: ChatBackend, ledger: Ledger) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.ledger = ledger
+        self.run_id = uuid.uuid4().hex[:12]
+        self.pool = LLMPool(
+            backend, max_concurrent=settings.max_concurrent, max_attempts=settings.max_attempts
+        )
+
+    @classmethod
+    def open(cls, settings: Settings, out_dir: Path,
+             backend: ChatBackend | None = None) -> LLMSession:
+        """A session over the configured (or given) backend and `out_dir/ledger.db`."""
+        return cls(settings, backend or build_backend(settings), open_ledger(out_dir /
+                                                                            LEDGER_FILENAME))
+
+    async def check(self) -> None:
+        """Fail fast (EndpointError) if the backend cannot serve this run at all."""
+        await self.pool.check()
+
+    async def aclose(self) -> None:
+        """Close the ledger and the backend."""
+        self.ledger.close()
+        await self.pool.aclose()
+
+    def model_for(self, stage: str, *, sees_image: bool = False) -> str:
+        """The model a stage's calls use (the embedded model serves every stage)."""
+        settings = self.settings
+        if not settings.llm_base_url:
+            return self.backend.name
+        if sees_image and settings.llm_vision_model and stage not in settings.stage_models:
+            return settings.llm_vision_model
+        return settings.model_for(stage)
+
+    async def call(
+        self, output_model: type[OutputT], messages: list[dict[str, Any]], *, stage: str,
+        persona: str, context: dict[str, Any] | None = None, priority: float = 0.0,
+        adjust_schema: SchemaAdjust | None = None, sees_image: bool = False,
+    ) -> StructuredResult[OutputT]:
+        """One validated structured call, cached by its fingerprint and logged in the ledger."""
+        schema = json_schema_for(output_model)
+        if adjust_schema is not None:
+            schema = adjust_schema(schema)
+        request = ChatRequest(
+            model=self.model_for(stage, sees_image=sees_image), messages=messages,
+            schema_name=stage, json_schema=schema, temperature=self.settings.temperature,
+            max_tokens=max_output_tokens(schema), seed=self.settings.seed,
+        )
+        return await call_structured(
+            output_model, request, pool=self.pool, ledger=self.ledger,
+            tags=CallTags(self.run_id, persona, stage), max_reasks=self.settings.max_reasks,
+            context=context, priority=priority,
+        )
+
+
+def endpoint_error_message(group: BaseExceptionGroup[Exception]) -> str:
+    """The message of the EndpointError that ended a run; re-raise anything else."""
+    matched, rest = group.split(EndpointError)
+    if rest is not None or matched is None:
+        raise group
+    first: BaseException = matched
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return str(first)
