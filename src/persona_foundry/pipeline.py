@@ -21,6 +21,7 @@ from .files import atomic_write_json, check_writable_dir, safe_slug, unique_path
 from .llm import ChatBackend
 from .llm.session import LLMSession, endpoint_error_message
 from .llm.structured import StructuredResult
+from .profile import persona_key
 from .scheduler import PersonaJob, Scheduler
 from .settings import Settings
 from .source_image import (
@@ -282,7 +283,7 @@ async def _run_personas(
         except PersonaFoundryError as exc:
             outcome = PersonaOutcome(item.source.path, "failed", error=str(exc))
         else:
-            key = item.card_path.name.removesuffix(CARD_SUFFIX)
+            key = persona_key(item.card_path)
             job = PersonaJob(key, run.persona_input(item, facts), item.previous)
             results = await scheduler.run_persona(job)
             outcome = _outcome(item, facts, results, time.perf_counter() - started, run)

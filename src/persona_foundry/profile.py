@@ -1,0 +1,94 @@
+"""A persona as the content commands see it, read from any card (ours or imported)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ValidationError
+
+from .cards.exchange import load_card
+from .cards.merge import PF_EXTENSION
+from .cards.v2 import CharacterCardV2
+from .files import safe_slug
+from .stages.authenticity import Authenticity
+from .stages.examples import ExampleTweets
+from .stages.strategy import ContentPillar, TweetStrategy
+from .stages.visual import VisualProfile
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+CARD_SUFFIX = "_persona"
+DEFAULT_POSTING_TIMES = ["09:00", "19:00"]
+
+
+@dataclass(frozen=True)
+class PersonaProfile:
+    """Name, voice, strategy and look of one persona, with safe defaults for foreign cards."""
+
+    key: str
+    card_path: Path
+    name: str
+    handle: str
+    timezone: str
+    summary: str
+    strategy: TweetStrategy
+    authenticity: Authenticity | None = None
+    visual: VisualProfile | None = None
+    example_posts: list[str] = field(default_factory=list)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The persona's time zone (UTC when the card names none we know)."""
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+
+def persona_key(card_path: Path) -> str:
+    """The slug content files are named by: `ava` for `ava_persona.json`."""
+    stem = card_path.stem.replace(CARD_SUFFIX, "", 1)
+    return safe_slug(stem or card_path.stem)
+
+
+def _default_strategy(card: CharacterCardV2) -> TweetStrategy:
+    names = card.data.tags[:3] or ["daily life", "thoughts"]
+    pillars = [ContentPillar(name=name[:40], description="", share_percent=1) for name in names]
+    if len(pillars) < 2:
+        pillars.append(ContentPillar(name="daily life", description="", share_percent=1))
+    return TweetStrategy(
+        pillars=pillars, posts_per_day=1, posting_times=DEFAULT_POSTING_TIMES, tone="natural",
+        max_hashtags_per_tweet=2, favorite_hashtags=[], emoji_use="moderate", topics_to_avoid=[],
+    )
+
+
+def _parsed(model: type[ModelT], value: object) -> ModelT | None:
+    if value is None:
+        return None
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def load_profile(card_path: Path) -> PersonaProfile:
+    """Read a card (JSON, PNG or CHARX) into the profile the calendar and tweets need."""
+    card = load_card(card_path).card
+    ours = card.data.extensions.get(PF_EXTENSION) or {}
+    core = ours.get("core") or {}
+    strategy = _parsed(TweetStrategy, ours.get("strategy")) or _default_strategy(card)
+    examples = _parsed(ExampleTweets, ours.get("example_tweets"))
+    summary = json.dumps({"name": card.data.name, "description": card.data.description[:800],
+                          "personality": card.data.personality[:400],
+                          "voice": core.get("voice", "")}, ensure_ascii=False)
+    return PersonaProfile(
+        key=persona_key(card_path), card_path=card_path, name=card.data.name,
+        handle=core.get("handle") or safe_slug(card.data.name, fallback="persona")[:15],
+        timezone=core.get("timezone") or "UTC", summary=summary, strategy=strategy,
+        authenticity=_parsed(Authenticity, ours.get("authenticity")),
+        visual=_parsed(VisualProfile, ours.get("visual")),
+        example_posts=[tweet.text for tweet in examples.tweets] if examples else [],
+    )

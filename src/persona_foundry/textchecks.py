@@ -1,0 +1,152 @@
+"""Checks every generated post must pass: X's weighted length, language, hashtags, emoji, novelty.
+
+Near-duplicates: Jaccard similarity of character 5-gram shingles (of the lower-cased text with
+URLs, mentions and punctuation removed), candidates found by MinHash LSH and confirmed exactly.
+A post that re-uses another with a few words changed scores about 0.45–0.9; two different posts
+on the same pillar score under 0.15 (tests/test_textchecks.py holds such pairs), so 0.4 catches
+rewordings and still leaves a wide margin before it would reject posts that share a topic.
+Language: only a detection at ≥ 0.9 confidence counts (English fixtures score 0.45–0.99 as
+English; a short post scoring low is not evidence of another language).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from datasketch import MinHash, MinHashLSH
+from twitter_text import extract_emojis_with_indices, parse_tweet
+
+MAX_WEIGHTED_LENGTH = 280
+NEAR_DUPLICATE_JACCARD = 0.4
+SHINGLE_CHARS = 5
+MINHASH_PERMUTATIONS = 128
+# Only a confident detection on enough letters counts against a post: short posts are noisy.
+LANGUAGE_CONFIDENCE = 0.9
+LANGUAGE_MIN_LETTERS = 20
+EMOJI_LIMITS: dict[str, int | None] = {"none": 0, "rare": 1, "moderate": 3, "heavy": None}
+LANGUAGE_CODES: dict[str, str] = {
+    "english": "en", "spanish": "es", "french": "fr", "german": "de", "italian": "it",
+    "portuguese": "pt", "dutch": "nl", "russian": "ru", "ukrainian": "uk", "polish": "pl",
+    "czech": "cs", "swedish": "sv", "norwegian": "no", "danish": "da", "finnish": "fi",
+    "turkish": "tr", "greek": "el", "arabic": "ar", "hebrew": "he", "persian": "fa",
+    "hindi": "hi", "bengali": "bn", "japanese": "ja", "korean": "ko", "chinese": "zh",
+    "vietnamese": "vi", "thai": "th", "indonesian": "id", "malay": "ms", "romanian": "ro",
+    "hungarian": "hu", "catalan": "ca", "tagalog": "tl", "swahili": "sw",
+}
+_HASHTAG = re.compile(r"(?<!\w)#\w+", re.UNICODE)
+_NOISE = re.compile(r"https?://\S+|@\w+|[^\w\s]", re.UNICODE)
+
+
+def weighted_length(text: str) -> int:
+    """X's weighted length (twitter-text v3: URLs 23, CJK and emoji 2)."""
+    return int(parse_tweet(text).weightedLength)
+
+
+def normalize_for_comparison(text: str) -> str:
+    """Lower case, no URLs, mentions or punctuation, single spaces."""
+    return " ".join(_NOISE.sub(" ", text.lower()).split())
+
+
+def shingles(text: str) -> set[str]:
+    """Character 5-grams of the normalized text."""
+    norm = normalize_for_comparison(text)
+    if len(norm) <= SHINGLE_CHARS:
+        return {norm}
+    return {norm[i:i + SHINGLE_CHARS] for i in range(len(norm) - SHINGLE_CHARS + 1)}
+
+
+def jaccard(a: str, b: str) -> float:
+    """Exact shingle Jaccard similarity (for tests and small sets)."""
+    left, right = shingles(a), shingles(b)
+    return len(left & right) / len(left | right) if left | right else 1.0
+
+
+@cache
+def _language_identifier() -> Any:
+    from py3langid import langid  # noqa: PLC0415  # loads a 4 MB model; only when checking
+
+    return langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE, norm_probs=True)
+
+
+def language_problem(text: str, language: str) -> str | None:
+    """Why the post is not in `language`, when the detector is confident; else None."""
+    expected = LANGUAGE_CODES.get(language.strip().lower(), language.strip().lower()[:2])
+    letters = sum(1 for char in text if char.isalpha())
+    if letters < LANGUAGE_MIN_LETTERS:
+        return None
+    detected, confidence = _language_identifier().classify(text)
+    if detected != expected and confidence >= LANGUAGE_CONFIDENCE:
+        return f"written in '{detected}', not {language}"
+    return None
+
+
+@dataclass(frozen=True)
+class PostRules:
+    """What a persona's posts must respect."""
+
+    language: str
+    max_hashtags: int
+    emoji_use: str
+
+
+def rule_problems(text: str, rules: PostRules) -> list[str]:
+    """Length, language, hashtag and emoji problems of one post (empty when it passes)."""
+    problems = []
+    length = weighted_length(text)
+    if length > MAX_WEIGHTED_LENGTH:
+        problems.append(f"too long: weighted length {length} > {MAX_WEIGHTED_LENGTH}")
+    if not text.strip():
+        problems.append("empty")
+    hashtags = len(_HASHTAG.findall(text))
+    if hashtags > rules.max_hashtags:
+        problems.append(f"{hashtags} hashtags, the strategy allows {rules.max_hashtags}")
+    limit = EMOJI_LIMITS.get(rules.emoji_use)
+    emoji = len(extract_emojis_with_indices(text))
+    if limit is not None and emoji > limit:
+        problems.append(f"{emoji} emoji, emoji use is '{rules.emoji_use}' (at most {limit})")
+    wrong_language = language_problem(text, rules.language)
+    if wrong_language:
+        problems.append(wrong_language)
+    return problems
+
+
+class DuplicateIndex:
+    """Everything a persona has posted or drafted; finds exact and near duplicates."""
+
+    def __init__(self) -> None:
+        self._lsh = MinHashLSH(threshold=NEAR_DUPLICATE_JACCARD, num_perm=MINHASH_PERMUTATIONS)
+        self._exact: dict[str, str] = {}
+        self._texts: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    @staticmethod
+    def _minhash(text: str) -> MinHash:
+        signature = MinHash(num_perm=MINHASH_PERMUTATIONS)
+        signature.update_batch([shingle.encode("utf-8") for shingle in shingles(text)])
+        return signature
+
+    def find(self, text: str) -> str | None:
+        """The earlier text this one duplicates (exactly or nearly), if any."""
+        exact = self._exact.get(normalize_for_comparison(text))
+        if exact is not None:
+            return exact
+        for key in self._lsh.query(self._minhash(text)):
+            earlier = self._texts[key]
+            if jaccard(text, earlier) >= NEAR_DUPLICATE_JACCARD:  # LSH proposes, exact decides
+                return earlier
+        return None
+
+    def add(self, text: str) -> None:
+        """Remember a text."""
+        key = str(len(self._texts))
+        normalized = normalize_for_comparison(text)
+        if normalized in self._exact:
+            return
+        self._texts[key] = text
+        self._exact[normalized] = text
+        self._lsh.insert(key, self._minhash(text))
