@@ -22,6 +22,7 @@ def _columns(db: sqlite3.Connection, table: str) -> set[str]:
 def test_blank_database_gets_every_migration(tmp_path: Path) -> None:
     ledger = open_ledger(tmp_path / "ledger.db")
     assert _columns(ledger.db, "calls") == EXPECTED_CALL_COLUMNS
+    assert "slot_id" in _columns(ledger.db, "tweets")
     assert _columns(ledger.db, "cache") == {
         "fingerprint", "stage", "output_json", "call_id", "created_at"}
     applied = [row[0] for row in ledger.db.execute("SELECT name FROM _migrations ORDER BY rowid")]

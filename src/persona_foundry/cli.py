@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from pydantic import ValidationError
@@ -14,15 +16,27 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from .calendar import Calendar, calendar_path, ensure_calendar, parse_month
 from .cards.exchange import EXPORT_FORMATS, ExportFormat, export_card, load_card, save_imported
 from .cards.validate import file_problems
 from .completion import complete_cards
 from .errors import PersonaFoundryError
+from .files import atomic_write_bytes, check_writable_dir
 from .llm.model_store import assemble_default_model
+from .llm.session import LLMSession
 from .pipeline import PersonaRunOptions, generate_personas
-from .report import RichRunProgress, print_summary
+from .posts import read_posts, render_posts
+from .profile import load_profile
+from .report import (
+    RichRunProgress,
+    RichTweetProgress,
+    print_calendar,
+    print_summary,
+    print_tweet_summary,
+)
 from .settings import Settings
 from .stages.base import NsfwLevel
+from .tweets import TweetOptions, generate_tweets
 
 app = typer.Typer(
     help="Turn character images into complete AI social-media personas (Character Card V2).",
@@ -31,6 +45,7 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 
 class NsfwChoice(StrEnum):
@@ -199,6 +214,103 @@ def import_cards(
             continue
         console.print(f"[green]imported[/] {escape(str(path))} → {escape(str(saved))}")
     raise typer.Exit(1 if failed else 0)
+
+
+def _next_month() -> str:
+    today = datetime.now(UTC).date()
+    return f"{today.year + today.month // 12}-{today.month % 12 + 1:02d}"
+
+
+async def _with_session(settings: Settings, out: Path,
+                        job: Callable[[LLMSession], Awaitable[T]]) -> T:
+    check_writable_dir(out)
+    session = LLMSession.open(settings, out)
+    try:
+        return await job(session)
+    finally:
+        await session.aclose()
+
+
+@app.command("calendar")
+def calendar_command(
+    card: Annotated[Path, typer.Argument(help="A persona card (ours or imported).")],
+    month: Annotated[str, typer.Option(help="YYYY-MM (default: next month).")] = "",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+    show: Annotated[bool, typer.Option(help="Print the month as a table.")] = False,
+    language: Annotated[str, typer.Option(help="Language of the events.")] = "English",
+) -> None:
+    """Plan (once) and show a persona's month: events and posting slots."""
+    month = month or _next_month()
+
+    async def plan(session: LLMSession) -> Calendar:
+        await session.check()
+        return await ensure_calendar(session, load_profile(card), month, out, language=language)
+
+    try:
+        parse_month(month)
+        planned = asyncio.run(_with_session(_settings(), out, plan))
+    except PersonaFoundryError as exc:
+        raise _fail(exc) from exc
+    console.print(f"{escape(str(calendar_path(out, planned.persona_key, month)))}: "
+                  f"{len(planned.slots)} slots, {len(planned.events)} events")
+    if show:
+        print_calendar(planned, Console())
+
+
+@app.command()
+def tweets(
+    cards: Annotated[list[Path], typer.Argument(help="Persona cards.")],
+    count: Annotated[int, typer.Option(help="Posts per persona.", min=1)] = 30,
+    month: Annotated[str, typer.Option(help="YYYY-MM (default: next month).")] = "",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+    per_call: Annotated[int, typer.Option(help="Slots per LLM call.", min=1, max=32)] = 8,
+    language: Annotated[str, typer.Option(help="Language of the posts.")] = "English",
+    nsfw_level: Annotated[NsfwChoice, typer.Option(help="Content level.")] = NsfwChoice.off,
+    max_concurrent: Annotated[int | None, typer.Option(help="Calls in flight at once.")] = None,
+) -> None:
+    """Write posts for the next planned calendar slots of each persona."""
+    options = TweetOptions(
+        cards=cards, out_dir=out, month=month or _next_month(), count=count,
+        slots_per_call=per_call, language=language, nsfw_level=NSFW_LEVELS[nsfw_level.value],
+    )
+    try:
+        parse_month(options.month)
+        with RichTweetProgress(console) as progress:
+            summary = asyncio.run(_with_session(
+                _settings(max_concurrent=max_concurrent), out,
+                lambda session: generate_tweets(options, session, progress)))
+    except PersonaFoundryError as exc:
+        raise _fail(exc) from exc
+    print_tweet_summary(summary, console)
+    raise typer.Exit(summary.exit_code)
+
+
+class PostFormat(StrEnum):
+    """--format values of export-posts."""
+
+    csv = "csv"
+    json = "json"
+
+
+@app.command("export-posts")
+def export_posts(
+    files: Annotated[list[Path], typer.Argument(help="Tweet files (out/tweets/*.json).")],
+    fmt: Annotated[PostFormat, typer.Option("--format", "-f")] = PostFormat.csv,
+    status: Annotated[str, typer.Option(help="drafted, approved, or all.")] = "all",
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """Posts as CSV or JSON for a scheduling tool: date, time, zone, account, text, image."""
+    try:
+        posts = [post for path in files for post in read_posts(path)
+                 if status in ("all", post.status)]
+    except PersonaFoundryError as exc:
+        raise _fail(exc) from exc
+    text = render_posts(posts, fmt.value)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write_bytes(output, text.encode("utf-8"))
+        console.print(f"{len(posts)} posts → {escape(str(output))}")
 
 
 @app.command()

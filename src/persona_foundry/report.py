@@ -7,8 +7,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .calendar import Calendar
 from .pipeline import PersonaOutcome, RunSummary
 from .stages.base import StageResult
+from .tweets import TweetRunSummary
 
 REASON_CHARS = 60
 STATUS_STYLE = {"ok": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
@@ -110,3 +112,80 @@ def print_summary(summary: RunSummary, console: Console) -> None:
     if summary.fatal_error:
         console.print(f"[red bold]error:[/] {escape(summary.fatal_error)}")
 
+
+
+class RichTweetProgress:
+    """A progress bar over all slots of a `tweets` run."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]posts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console,
+        )
+        self._task = self._progress.add_task("posts", total=0)
+
+    def __enter__(self) -> RichTweetProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.stop()
+
+    def add_total(self, slots: int) -> None:
+        """More slots to fill."""
+        total = self._progress.tasks[0].total or 0
+        self._progress.update(self._task, total=total + slots)
+
+    def advance(self, slots: int) -> None:
+        """Slots finished."""
+        self._progress.advance(self._task, slots)
+
+
+def print_tweet_summary(summary: TweetRunSummary, console: Console) -> None:
+    """Per-persona table and run totals for `tweets`."""
+    table = Table(title="Persona Foundry posts")
+    for column in ("persona", "file", "made", "regenerated", "failed", "duplicates", "tokens"):
+        table.add_column(column)
+    for result in summary.personas:
+        table.add_row(
+            escape(result.persona or result.card.name), escape(str(result.tweet_file or "")),
+            str(result.made), str(result.regenerated), str(result.failed),
+            str(result.duplicates), f"{result.prompt_tokens}+{result.completion_tokens}",
+        )
+    console.print(table)
+    for result in summary.personas:
+        if result.error:
+            console.print(f"[yellow]{escape(result.card.name)}: {escape(result.error)}")
+        for slot, reason in result.failures.items():
+            console.print(f"[red]{escape(result.card.name)} slot {slot}: {escape(reason)}")
+    made = summary.made
+    tokens_in = sum(p.prompt_tokens for p in summary.personas)
+    tokens_out = sum(p.completion_tokens for p in summary.personas)
+    rate = made / summary.wall_s if summary.wall_s else 0.0
+    per_post = ""
+    if made:
+        per_post = f" ({tokens_in / made:.0f} in / {tokens_out / made:.0f} out per post)"
+    console.print(
+        f"posts {made}, regenerated {sum(p.regenerated for p in summary.personas)}, "
+        f"failed {sum(p.failed for p in summary.personas)}, duplicates caught "
+        f"{sum(p.duplicates for p in summary.personas)}; tokens {tokens_in} in / {tokens_out} "
+        f"out{per_post}; wall time {summary.wall_s:.1f}s, {rate:.2f} posts/s"
+    )
+    if summary.fatal_error:
+        console.print(f"[red bold]error:[/] {escape(summary.fatal_error)}")
+
+
+def print_calendar(calendar: Calendar, console: Console) -> None:
+    """The month as a readable table."""
+    events = {event.id: event.title for event in calendar.events}
+    table = Table(title=f"{calendar.persona} — {calendar.month} ({calendar.timezone})")
+    for column in ("when", "pillar", "theme", "format", "status", "post"):
+        table.add_column(column)
+    for slot in calendar.slots:
+        theme = events.get(slot.event_id or "", slot.theme)
+        when = slot.scheduled_at[:16].replace("T", " ")
+        table.add_row(when, escape(slot.pillar), escape(theme), slot.format, slot.status,
+                      escape(_short(slot.text, 50)))
+    console.print(table)
+    console.print("events: " + "; ".join(
+        f"{event.date} {escape(event.title)}" for event in calendar.events))

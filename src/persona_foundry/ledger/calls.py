@@ -26,6 +26,20 @@ class CallRecord:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class TweetRecordRow:
+    """One post's ledger row."""
+
+    run_id: str
+    persona: str
+    slot_id: str
+    status: str  # "drafted" | "rejected" | "failed"
+    tweet_file: str | None = None
+    reason: str | None = None
+    prompt_tokens: float = 0.0
+    completion_tokens: float = 0.0
+
+
 class Ledger:
     """Append-only call log plus the reply cache, over one SQLite connection."""
 
@@ -66,6 +80,15 @@ class Ledger:
             (fingerprint,),
         ).fetchone()
         return None if row is None else (str(row[0]), str(row[1] or ""))
+
+    def record_tweet(self, record: TweetRecordRow) -> None:
+        """Append one post's verdict and its share of the call's tokens."""
+        self.db.execute(
+            "INSERT INTO tweets (run_id, persona, slot_id, tweet_file, status, reason, "
+            "prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.run_id, record.persona, record.slot_id, record.tweet_file, record.status,
+             record.reason, record.prompt_tokens, record.completion_tokens),
+        )
 
     def close(self) -> None:
         """Close the connection."""

@@ -81,3 +81,25 @@ def m002_cache(db: sqlite3.Connection) -> None:
 def m003_cached_tokens(db: sqlite3.Connection) -> None:
     """Prompt tokens the provider served from its prompt cache (cheaper input)."""
     db.execute("ALTER TABLE calls ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0")
+
+
+@migration
+def m004_tweets(db: sqlite3.Connection) -> None:
+    """One row per generated post: its slot, file, verdict and its share of the call's tokens."""
+    db.execute(
+        """
+        CREATE TABLE tweets (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            persona TEXT NOT NULL,
+            slot_id TEXT NOT NULL,
+            tweet_file TEXT,
+            status TEXT NOT NULL,
+            reason TEXT,
+            prompt_tokens REAL NOT NULL DEFAULT 0,
+            completion_tokens REAL NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )
+        """
+    )
+    db.execute("CREATE INDEX tweets_persona_slot ON tweets (persona, slot_id)")

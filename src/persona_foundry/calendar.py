@@ -1,0 +1,251 @@
+"""Monthly content calendars: the month's life events (LLM) and posting slots (planned here).
+
+One file per persona and month, `calendars/{persona}_{YYYY-MM}.json`. Every change is a locked
+read-modify-write plus an atomic replace, so processes drafting for the same month lose nothing.
+"""
+
+from __future__ import annotations
+
+import calendar as gregorian
+import hashlib
+import random
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from filelock import FileLock
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from .errors import ConfigurationError, InputError
+from .files import atomic_write_json
+from .llm.session import LLMSession
+from .profile import PersonaProfile
+from .stages.base import NSFW_RULES, Word, field_guide
+
+CALENDARS_DIR = "calendars"
+STAGE_NAME = "calendar"
+LOCK_TIMEOUT_S = 60.0
+JITTER_MINUTES = 25
+DEFAULT_IMAGE_SHARE = 0.3
+SlotStatus = Literal["planned", "drafted", "approved", "posted", "skipped", "failed"]
+T = TypeVar("T")
+
+
+class PlannedEvent(BaseModel):
+    """Something that happens in the persona's month."""
+
+    day: int = Field(ge=1, le=31, description="day of the month")
+    title: str = Field(min_length=1, max_length=60, description="short title")
+    description: str = Field(max_length=160, description="what happens")
+    kind: Literal["trip", "project", "milestone", "mood", "holiday", "social", "routine",
+                  "other"] = Field(description="kind of event")
+
+    @field_validator("day", mode="after")
+    @classmethod
+    def _in_month(cls, day: int, info: ValidationInfo) -> int:
+        days = (info.context or {}).get("days_in_month")
+        if days is not None and day > days:
+            raise ValueError(f"the month has {days} days")
+        return day
+
+
+class MonthPlan(BaseModel):
+    """The LLM's part of a calendar: themes and events."""
+
+    themes: list[Word] = Field(min_length=1, max_length=4, description="the month's themes")
+    events: list[PlannedEvent] = Field(
+        min_length=2, max_length=10, description="life events, holidays of their location"
+    )
+
+
+class CalendarEvent(PlannedEvent):
+    """An event as stored, with an id and a date."""
+
+    id: str
+    date: str
+
+
+class Slot(BaseModel):
+    """One planned post."""
+
+    id: str
+    scheduled_at: str = Field(description="ISO 8601 in the persona's time zone")
+    pillar: str
+    theme: str
+    event_id: str | None = None
+    format: Literal["text", "image"] = "text"
+    status: SlotStatus = "planned"
+    tweet_file: str | None = None
+    text: str | None = None
+    failure: str | None = None
+
+
+class Calendar(BaseModel):
+    """A persona's month."""
+
+    persona: str
+    persona_key: str
+    month: str
+    timezone: str
+    themes: list[str]
+    events: list[CalendarEvent]
+    slots: list[Slot]
+    created_at: str
+    updated_at: str
+
+    def slot(self, slot_id: str) -> Slot:
+        """The slot with this id."""
+        return next(slot for slot in self.slots if slot.id == slot_id)
+
+
+def parse_month(month: str) -> tuple[int, int]:
+    """`2026-12` → (2026, 12), or a ConfigurationError naming the bad value."""
+    try:
+        parsed = datetime.strptime(month, "%Y-%m")
+    except ValueError as exc:
+        raise ConfigurationError(f"--month must look like 2026-12, got {month!r}") from exc
+    return parsed.year, parsed.month
+
+
+def calendar_path(out_dir: Path, persona: str, month: str) -> Path:
+    """Where a persona's month lives."""
+    return out_dir / CALENDARS_DIR / f"{persona}_{month}.json"
+
+
+def _rng(profile: PersonaProfile, month: str) -> random.Random:
+    digest = hashlib.sha256(f"{profile.key}:{month}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))  # reproducible per persona+month
+
+
+def _apportion(shares: list[int], total: int) -> list[int]:
+    """Largest-remainder split of `total` by percentage shares."""
+    exact = [share * total / sum(shares) for share in shares]
+    counts = [int(value) for value in exact]
+    by_remainder = sorted(range(len(shares)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for index in by_remainder[: total - sum(counts)]:
+        counts[index] += 1
+    return counts
+
+
+def _slot_times(profile: PersonaProfile, year: int, month: int,
+                rng: random.Random) -> list[datetime]:
+    """Posting moments: the cadence spread over the days, usual times with human jitter."""
+    days = gregorian.monthrange(year, month)[1]
+    total = max(1, round(profile.strategy.posts_per_day * days))
+    per_day = [total // days] * days
+    for day in rng.sample(range(days), total % days):
+        per_day[day] += 1
+    usual = [time.fromisoformat(t) for t in profile.strategy.posting_times]
+    taken: set[datetime] = set()
+    moments = []
+    for day_index, count in enumerate(per_day):
+        for number in range(count):
+            base = usual[number % len(usual)]
+            minutes = base.hour * 60 + base.minute + rng.randint(-JITTER_MINUTES, JITTER_MINUTES)
+            minutes = min(max(minutes, 0), 24 * 60 - 1)
+            moment = datetime(year, month, day_index + 1, minutes // 60, minutes % 60,
+                              tzinfo=profile.zone)
+            while moment in taken:  # never two slots at the same minute
+                minutes = (minutes + 1) % (24 * 60)
+                moment = moment.replace(hour=minutes // 60, minute=minutes % 60)
+            taken.add(moment)
+            moments.append(moment)
+    return sorted(moments)
+
+
+def plan_slots(profile: PersonaProfile, month: str, events: list[CalendarEvent],
+               themes: list[str], image_share: float = DEFAULT_IMAGE_SHARE) -> list[Slot]:
+    """The month's slots: cadence, times, pillar mix, themes and formats (pure, reproducible)."""
+    year, month_number = parse_month(month)
+    rng = _rng(profile, month)
+    moments = _slot_times(profile, year, month_number, rng)
+    pillars = profile.strategy.pillars
+    counts = _apportion([pillar.share_percent for pillar in pillars], len(moments))
+    assigned = [pillar.name for pillar, count in zip(pillars, counts, strict=True)
+                for _ in range(count)]
+    rng.shuffle(assigned)
+    image_slots = set(rng.sample(range(len(moments)), round(len(moments) * image_share)))
+    by_date = {event.date: event for event in events}
+    slots = []
+    for index, moment in enumerate(moments):
+        event = by_date.get(moment.date().isoformat())
+        weekly_theme = themes[(moment.day - 1) // 7 % len(themes)]
+        slots.append(Slot(
+            id=moment.strftime("%Y%m%d-%H%M"), scheduled_at=moment.isoformat(),
+            pillar=assigned[index], theme=event.title if event else weekly_theme,
+            event_id=event.id if event else None,
+            format="image" if index in image_slots else "text",
+        ))
+    return slots
+
+
+def month_messages(profile: PersonaProfile, month: str, language: str,
+                   nsfw_level: str) -> list[dict[str, str]]:
+    """The month-plan prompt: persona first (stable), the month last."""
+    year, number = parse_month(month)
+    system = (
+        "You plan the life of a social-media persona for one month. Every person is an adult. "
+        f"{NSFW_RULES[nsfw_level]} Write every text value in {language}. "
+        "Reply with one JSON object that matches the given JSON schema, and nothing else."
+    )
+    user = (
+        f"## Fields\n{field_guide(MonthPlan)}\n\n## Persona\n{profile.summary}\n"
+        f"Lives in time zone {profile.timezone}. Posts about: "
+        f"{', '.join(p.name for p in profile.strategy.pillars)}.\n\n"
+        f"## Month\n{gregorian.month_name[number]} {year} "
+        f"({gregorian.monthrange(year, number)[1]} days). Include the holidays of where they "
+        "live and a few personal events (trips, projects, moods)."
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def read_calendar(path: Path) -> Calendar:
+    """Load a calendar file, or an InputError saying why it cannot be used."""
+    try:
+        return Calendar.model_validate_json(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"unreadable calendar: {exc}") from exc
+
+
+def update_calendar(path: Path, change: Callable[[Calendar], T]) -> T:
+    """Locked read-modify-write with an atomic replace: concurrent writers lose no update."""
+    with FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
+        current = read_calendar(path)
+        result = change(current)
+        current.updated_at = datetime.now(UTC).isoformat()
+        atomic_write_json(path, current.model_dump(mode="json"))
+    return result
+
+
+async def ensure_calendar(session: LLMSession, profile: PersonaProfile, month: str,
+                          out_dir: Path, *, language: str = "English",
+                          nsfw_level: str = "off") -> Calendar:
+    """The persona's month, planned (one LLM call, cached) and written on first use."""
+    path = calendar_path(out_dir, profile.key, month)
+    if path.exists():
+        return read_calendar(path)
+    year, number = parse_month(month)
+    plan = (await session.call(
+        MonthPlan, month_messages(profile, month, language, nsfw_level), stage=STAGE_NAME,
+        persona=profile.key, context={"days_in_month": gregorian.monthrange(year, number)[1]},
+    )).output
+    events = [
+        CalendarEvent(id=f"e{index}", date=date(year, number, event.day).isoformat(),
+                      **event.model_dump())
+        for index, event in enumerate(sorted(plan.events, key=lambda e: e.day), start=1)
+    ]
+    now = datetime.now(UTC).isoformat()
+    created = Calendar(
+        persona=profile.name, persona_key=profile.key, month=month, timezone=profile.timezone,
+        themes=list(plan.themes), events=events,
+        slots=plan_slots(profile, month, events, list(plan.themes)),
+        created_at=now, updated_at=now,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
+        if path.exists():  # another process planned it meanwhile: theirs wins
+            return read_calendar(path)
+        atomic_write_json(path, created.model_dump(mode="json"))
+    return created
+

@@ -1,0 +1,369 @@
+"""Posts for calendar slots: k slots per call, every post checked, failures regenerated.
+
+The prompt puts what is stable for a persona (instructions, persona, strategy, voice, examples)
+first and the slots last, so providers' prompt caches hit across a persona's calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from .calendar import Calendar, Slot, calendar_path, ensure_calendar, update_calendar
+from .errors import EndpointError, LLMError, PersonaFoundryError
+from .files import atomic_write_json
+from .ledger.calls import TweetRecordRow
+from .llm.session import LLMSession
+from .profile import PersonaProfile, load_profile
+from .stages.base import NSFW_RULES, NsfwLevel
+from .textchecks import DuplicateIndex, PostRules, rule_problems, weighted_length
+
+TWEETS_DIR = "tweets"
+STAGE_NAME = "tweets"
+DEFAULT_SLOTS_PER_CALL = 8
+MAX_TWEET_ATTEMPTS = 3
+
+
+class TweetDraft(BaseModel):
+    """One post for one slot."""
+
+    slot_id: str = Field(max_length=20, description="the slot's id, exactly as given")
+    text: str = Field(min_length=1, max_length=280, description="the post")
+    image_prompt: str = Field(
+        max_length=300, description="for image slots: the photo to attach; else empty"
+    )
+
+
+class TweetBatch(BaseModel):
+    """Posts for the slots of one call."""
+
+    tweets: list[TweetDraft] = Field(min_length=1, max_length=32, description="one per slot")
+
+    @field_validator("tweets", mode="after")
+    @classmethod
+    def _known_slots(cls, tweets: list[TweetDraft], info: ValidationInfo) -> list[TweetDraft]:
+        wanted = set((info.context or {}).get("slot_ids", []))
+        kept = [tweet for tweet in tweets if not wanted or tweet.slot_id in wanted]
+        if not kept:
+            raise ValueError(f"use the given slot ids: {sorted(wanted)}")
+        return list({tweet.slot_id: tweet for tweet in kept}.values())
+
+
+@dataclass(frozen=True)
+class TweetOptions:
+    """What one `tweets` command asks for."""
+
+    cards: list[Path]
+    out_dir: Path
+    month: str
+    count: int = 30
+    slots_per_call: int = DEFAULT_SLOTS_PER_CALL
+    language: str = "English"
+    nsfw_level: NsfwLevel = "off"
+
+
+@dataclass
+class PersonaTweets:
+    """One persona's result."""
+
+    card: Path
+    persona: str = ""
+    tweet_file: Path | None = None
+    made: int = 0
+    regenerated: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TweetRunSummary:
+    """The whole command's result."""
+
+    personas: list[PersonaTweets]
+    wall_s: float
+    fatal_error: str | None = None
+
+    @property
+    def made(self) -> int:
+        """Posts written."""
+        return sum(p.made for p in self.personas)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done; 1 some post or persona failed; 2 nothing could run."""
+        if self.fatal_error or (not self.made and any(p.error for p in self.personas)):
+            return 2
+        return 1 if any(p.failed or p.error for p in self.personas) else 0
+
+
+class TweetProgress(Protocol):
+    """What a progress display hears."""
+
+    def add_total(self, slots: int) -> None:
+        """More slots to fill."""
+
+    def advance(self, slots: int) -> None:
+        """Slots finished (drafted or failed)."""
+
+
+def claim_tweet_file(folder: Path, persona: str) -> Path:
+    """A new, never-before-used file name, claimed atomically (O_EXCL) even across processes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S_%f")
+    for number in range(1, 10_000):
+        suffix = "" if number == 1 else f"-{number}"
+        candidate = folder / f"{persona}_{stamp}{suffix}.json"
+        try:
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue
+        return candidate
+    raise PersonaFoundryError(f"cannot find a free tweet file name in {folder}")
+
+
+def _persona_block(profile: PersonaProfile) -> str:
+    strategy = profile.strategy.model_dump(mode="json")
+    parts = [f"## Persona\n{profile.summary}", f"## Strategy\n{json.dumps(strategy)}"]
+    if profile.authenticity:
+        parts.append(f"## Habits\n{profile.authenticity.model_dump_json()}")
+    if profile.example_posts:
+        parts.append("## Their earlier posts (match the voice, never repeat them)\n"
+                     + "\n".join(f"- {post}" for post in profile.example_posts))
+    if profile.visual:
+        parts.append(f"## Their look, for image prompts\n{profile.visual.prompt_base}")
+    return "\n\n".join(parts)
+
+
+def tweet_messages(profile: PersonaProfile, calendar: Calendar, slots: list[Slot],
+                   options: TweetOptions, feedback: dict[str, str]) -> list[dict[str, str]]:
+    """System and persona first (identical for every call of a persona), the slots last."""
+    system = (
+        f"You are {profile.name} (@{profile.handle}) writing your own posts on X. Write every post "
+        f"in {options.language}, at most 280 characters, in your own voice. Every person is an "
+        f"adult. {NSFW_RULES[options.nsfw_level]} Reply with one JSON object that matches the "
+        "given JSON schema, and nothing else: one post per slot, with the slot's id."
+    )
+    events = {event.id: event for event in calendar.events}
+    lines = []
+    for slot in slots:
+        event = events.get(slot.event_id or "")
+        about = f"{event.title}: {event.description}" if event else slot.theme
+        line = (f"- id {slot.id}, {slot.scheduled_at}, pillar {slot.pillar}, about {about}, "
+                f"format {slot.format}")
+        if slot.id in feedback:
+            line += f". A previous draft was rejected ({feedback[slot.id]}): write a new one."
+        lines.append(line)
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"{_persona_block(profile)}\n\n## Slots\n" + "\n".join(lines)},
+    ]
+
+
+def _tweet_record(slot: Slot, draft: TweetDraft, model: str, attempt: int) -> dict[str, Any]:
+    return {
+        "id": f"{slot.id}", "slot_id": slot.id, "scheduled_at": slot.scheduled_at,
+        "pillar": slot.pillar, "theme": slot.theme, "format": slot.format, "text": draft.text,
+        "image_prompt": draft.image_prompt if slot.format == "image" else "",
+        "weighted_length": weighted_length(draft.text),
+        "generation": {"model": model, "attempt": attempt},
+    }
+
+
+def _restrict_batch(slot_ids: list[str]) -> Any:
+    """Pin the reply to exactly these slots, so constrained decoders cannot invent others."""
+
+    def adjust(schema: dict[str, Any]) -> dict[str, Any]:
+        tweets = schema["properties"]["tweets"]
+        item = tweets["items"]
+        slot = {**item["properties"]["slot_id"], "enum": slot_ids}
+        item = {**item, "properties": {**item["properties"], "slot_id": slot}}
+        tweets = {**tweets, "items": item, "maxItems": len(slot_ids)}
+        return {**schema, "properties": {**schema["properties"], "tweets": tweets}}
+
+    return adjust
+
+
+class _PersonaTweeter:
+    """Fills one persona's slots: batches, checks, regeneration, file and calendar updates."""
+
+    def __init__(self, session: LLMSession, profile: PersonaProfile, calendar: Calendar,
+                 options: TweetOptions, result: PersonaTweets,
+                 progress: TweetProgress | None) -> None:
+        self.session, self.profile, self.calendar = session, profile, calendar
+        self.options, self.result, self.progress = options, result, progress
+        self.rules = PostRules(options.language, profile.strategy.max_hashtags_per_tweet,
+                               profile.strategy.emoji_use)
+        self.seen = DuplicateIndex()
+        self.records: list[dict[str, Any]] = []
+        self.attempts: Counter[str] = Counter()
+        self.feedback: dict[str, str] = {}
+        self.calendar_file = calendar_path(options.out_dir, profile.key, options.month)
+        self.tweet_file = claim_tweet_file(options.out_dir / TWEETS_DIR, profile.key)
+        result.tweet_file = self.tweet_file
+
+    def remember_earlier_posts(self) -> None:
+        """Example posts, other tweet files and already drafted slots all count as taken."""
+        for text in self.profile.example_posts:
+            self.seen.add(text)
+        for path in sorted((self.options.out_dir / TWEETS_DIR).glob(f"{self.profile.key}_*.json")):
+            if path == self.tweet_file or path.stat().st_size == 0:
+                continue
+            try:
+                for tweet in json.loads(path.read_text(encoding="utf-8")).get("tweets", []):
+                    self.seen.add(str(tweet.get("text", "")))
+            except (OSError, ValueError, AttributeError):
+                continue  # a foreign or broken file is not a reason to stop
+
+    async def run(self, slots: list[Slot]) -> None:
+        """Waves of batches until every slot is drafted or out of attempts."""
+        pending = slots
+        while pending:
+            size = self.options.slots_per_call
+            batches = [pending[i:i + size] for i in range(0, len(pending), size)]
+            retry: list[Slot] = []
+            for finished in asyncio.as_completed([self._call(batch) for batch in batches]):
+                batch, reply, tokens = await finished
+                retry += self._judge(batch, reply, tokens)
+                self._persist()
+            pending = retry
+
+    async def _call(self, batch: list[Slot]) -> tuple[list[Slot], TweetBatch | str, tuple[int,
+                                                                                           int]]:
+        ids = [slot.id for slot in batch]
+        try:
+            done = await self.session.call(
+                TweetBatch, tweet_messages(self.profile, self.calendar, batch, self.options,
+                                           self.feedback),
+                stage=STAGE_NAME, persona=self.profile.key, context={"slot_ids": ids},
+                adjust_schema=_restrict_batch(ids),
+            )
+        except EndpointError:
+            raise
+        except LLMError as exc:
+            return batch, str(exc), (0, 0)
+        return batch, done.output, (done.prompt_tokens, done.completion_tokens)
+
+    def _judge(self, batch: list[Slot], reply: TweetBatch | str,
+               tokens: tuple[int, int]) -> list[Slot]:
+        """Accept the good drafts; return the slots to try again."""
+        self.result.prompt_tokens += tokens[0]
+        self.result.completion_tokens += tokens[1]
+        drafts = {} if isinstance(reply, str) else {t.slot_id: t for t in reply.tweets}
+        share = (tokens[0] / len(batch), tokens[1] / len(batch))
+        retry = []
+        for slot in batch:
+            self.attempts[slot.id] += 1
+            problems = self._problems(slot, drafts.get(slot.id), reply)
+            status = "drafted" if not problems else "rejected"
+            if not problems:
+                draft = drafts[slot.id]
+                self.seen.add(draft.text)
+                self.records.append(_tweet_record(slot, draft, self.session.model_for(STAGE_NAME),
+                                                  self.attempts[slot.id]))
+                self.result.made += 1
+            elif self.attempts[slot.id] < MAX_TWEET_ATTEMPTS:
+                self.feedback[slot.id] = problems
+                self.result.regenerated += 1
+                retry.append(slot)
+            else:
+                status = "failed"
+                self.result.failed += 1
+                self.result.failures[slot.id] = problems
+            self.session.ledger.record_tweet(TweetRecordRow(
+                self.session.run_id, self.profile.key, slot.id, status,
+                str(self.tweet_file), problems or None, *share))
+            if status != "rejected" and self.progress:
+                self.progress.advance(1)
+        return retry
+
+    def _problems(self, slot: Slot, draft: TweetDraft | None, reply: TweetBatch | str) -> str:
+        if isinstance(reply, str):
+            return f"the call failed: {reply}"
+        if draft is None:
+            return "the reply had no post for this slot"
+        problems = rule_problems(draft.text, self.rules)
+        if slot.format == "image" and not draft.image_prompt.strip():
+            problems.append("an image slot needs an image_prompt")
+        earlier = None if problems else self.seen.find(draft.text)
+        if earlier is not None:
+            self.result.duplicates += 1
+            problems.append(f"too similar to an earlier post: {earlier[:80]!r}")
+        return "; ".join(problems)
+
+    def _persist(self) -> None:
+        """Rewrite this run's tweet file and mark its slots in the calendar (locked)."""
+        atomic_write_json(self.tweet_file, {
+            "persona": self.profile.name, "persona_key": self.profile.key,
+            "handle": self.profile.handle, "month": self.options.month,
+            "timezone": self.profile.timezone, "run_id": self.session.run_id,
+            "tweets": self.records,
+        })
+        drafted = {record["slot_id"]: record["text"] for record in self.records}
+        failures = dict(self.result.failures)
+
+        def mark(calendar: Calendar) -> None:
+            for slot in calendar.slots:
+                if slot.id in drafted and slot.status in ("planned", "failed"):
+                    slot.status, slot.tweet_file = "drafted", str(self.tweet_file)
+                    slot.text, slot.failure = drafted[slot.id], None
+                elif slot.id in failures and slot.status == "planned":
+                    slot.status, slot.failure = "failed", failures[slot.id]
+
+        update_calendar(self.calendar_file, mark)
+
+
+async def _tweets_for(session: LLMSession, card: Path, options: TweetOptions,
+                      progress: TweetProgress | None) -> PersonaTweets:
+    result = PersonaTweets(card)
+    try:
+        profile = load_profile(card)
+        result.persona = profile.name
+        calendar = await ensure_calendar(session, profile, options.month, options.out_dir,
+                                         language=options.language, nsfw_level=options.nsfw_level)
+    except EndpointError:
+        raise
+    except PersonaFoundryError as exc:
+        result.error = str(exc)
+        return result
+    # Failed slots are tried again: their failure may have been a passing one.
+    slots = [slot for slot in calendar.slots if slot.status in ("planned", "failed")]
+    slots = slots[: options.count]
+    if len(slots) < options.count:
+        result.error = (f"only {len(slots)} open slot(s) left in {options.month}; "
+                        "use another --month for more")
+    if not slots:
+        return result
+    if progress:
+        progress.add_total(len(slots))
+    tweeter = _PersonaTweeter(session, profile, calendar, options, result, progress)
+    tweeter.remember_earlier_posts()
+    await tweeter.run(slots)
+    return result
+
+
+async def generate_tweets(options: TweetOptions, session: LLMSession,
+                          progress: TweetProgress | None = None) -> TweetRunSummary:
+    """Posts for every card under one session (one limit across all personas)."""
+    started = time.perf_counter()
+    try:
+        await session.check()
+        results = await asyncio.gather(*[_tweets_for(session, card, options, progress)
+                                         for card in options.cards])
+    except EndpointError as exc:
+        return TweetRunSummary([], time.perf_counter() - started, str(exc))
+    return TweetRunSummary(list(results), time.perf_counter() - started)
+
+
