@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -47,10 +48,18 @@ EXAMPLES = {
 }
 SOCIAL = {
     "relationships": [
-        {"name": "Maya Chen", "handle": "mayabuilds", "relation": "best friend",
-         "description": "college roommate, now a rocket propulsion lead"},
-        {"name": "Tom Lindqvist", "handle": "", "relation": "family",
-         "description": "younger brother, farmer in Ohio"},
+        {
+            "name": "Maya Chen",
+            "handle": "mayabuilds",
+            "relation": "best friend",
+            "description": "college roommate, now a rocket propulsion lead",
+        },
+        {
+            "name": "Tom Lindqvist",
+            "handle": "",
+            "relation": "family",
+            "description": "younger brother, farmer in Ohio",
+        },
     ],
     "communities": ["Houston Soaring Club"],
     "follows": ["@NASA", "space historians"],
@@ -103,3 +112,128 @@ def valid_reply(body: dict[str, Any]) -> Reply:
         if match:
             payload["name"] = f"Ava from {match.group(1)}"[:60]
     return Reply(json.dumps(payload, ensure_ascii=False))
+
+
+WORDS = [
+    "sunrise",
+    "thermal",
+    "glider",
+    "hangar",
+    "runway",
+    "sourdough",
+    "starter",
+    "crumb",
+    "oven",
+    "valley",
+    "ridge",
+    "cloud",
+    "coffee",
+    "notebook",
+    "sensor",
+    "valve",
+    "pressure",
+    "oxygen",
+    "filter",
+    "launch",
+    "orbit",
+    "capsule",
+    "helmet",
+    "glove",
+    "bakery",
+    "market",
+    "street",
+    "bridge",
+    "river",
+    "harbor",
+    "ferry",
+    "bicycle",
+    "tram",
+    "museum",
+    "library",
+    "garden",
+    "lemon",
+    "basil",
+    "pepper",
+    "ginger",
+    "honey",
+    "walnut",
+    "cherry",
+    "apricot",
+    "maple",
+    "cedar",
+    "pine",
+    "birch",
+    "willow",
+    "violin",
+    "drum",
+    "guitar",
+    "piano",
+    "chorus",
+    "rhythm",
+    "melody",
+    "podcast",
+    "episode",
+    "chapter",
+    "sketch",
+    "canvas",
+    "marathon",
+    "stretch",
+    "yoga",
+    "climbing",
+    "rope",
+    "harness",
+    "summit",
+    "trail",
+    "cabin",
+    "lantern",
+    "compass",
+    "map",
+]
+CALENDAR_REPLY = {
+    "themes": ["launch prep", "winter flying"],
+    "events": [
+        {
+            "day": 5,
+            "title": "Test flight",
+            "description": "first glider flight of winter",
+            "kind": "project",
+        },
+        {
+            "day": 24,
+            "title": "Christmas Eve",
+            "description": "dinner with family",
+            "kind": "holiday",
+        },
+    ],
+}
+
+
+def distinct_post(seed: str, words: int = 12) -> str:
+    """A post whose words are drawn from a hash of seed: different seeds share few shingles."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    picked = [WORDS[digest[i] % len(WORDS)] for i in range(words)]
+    return " ".join(picked).capitalize() + "."
+
+
+def requested_slots(body: dict[str, Any]) -> list[str]:
+    """The slot ids a tweets request asks for (from the schema's enum)."""
+    item = body["response_format"]["json_schema"]["schema"]["properties"]["tweets"]["items"]
+    return list(item["properties"]["slot_id"]["enum"])
+
+
+def content_reply(body: dict[str, Any]) -> Reply:
+    """Valid replies for persona stages, calendars and tweets (distinct posts per slot)."""
+    stage = schema_name(body)
+    if stage == "calendar":
+        return Reply(json.dumps(CALENDAR_REPLY))
+    if stage == "tweets":
+        tweets = [
+            {
+                "slot_id": slot,
+                "text": distinct_post(slot + json.dumps(body["messages"])),
+                "image_prompt": "photo of Ava at the airfield at golden hour",
+            }
+            for slot in requested_slots(body)
+        ]
+        return Reply(json.dumps({"tweets": tweets}))
+    return valid_reply(body)

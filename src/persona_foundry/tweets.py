@@ -31,13 +31,17 @@ TWEETS_DIR = "tweets"
 STAGE_NAME = "tweets"
 DEFAULT_SLOTS_PER_CALL = 8
 MAX_TWEET_ATTEMPTS = 3
+MAX_TEXT_CHARS = 500
 
 
 class TweetDraft(BaseModel):
     """One post for one slot."""
 
     slot_id: str = Field(max_length=20, description="the slot's id, exactly as given")
-    text: str = Field(min_length=1, max_length=280, description="the post")
+    # Room beyond 280: an over-long post fails its own length check and only its slot is
+    # regenerated, instead of the whole batch failing validation.
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS,
+                      description="the post, at most 280 characters")
     image_prompt: str = Field(
         max_length=300, description="for image slots: the photo to attach; else empty"
     )
@@ -164,7 +168,7 @@ def tweet_messages(profile: PersonaProfile, calendar: Calendar, slots: list[Slot
         line = (f"- id {slot.id}, {slot.scheduled_at}, pillar {slot.pillar}, about {about}, "
                 f"format {slot.format}")
         if slot.id in feedback:
-            line += f". A previous draft was rejected ({feedback[slot.id]}): write a new one."
+            line += f". {feedback[slot.id]}"
         lines.append(line)
     return [
         {"role": "system", "content": system},
@@ -275,7 +279,10 @@ class _PersonaTweeter:
                                                   self.attempts[slot.id]))
                 self.result.made += 1
             elif self.attempts[slot.id] < MAX_TWEET_ATTEMPTS:
-                self.feedback[slot.id] = problems
+                # The attempt number makes each retry a new request (never a cached reply).
+                self.feedback[slot.id] = (
+                    f"Draft {self.attempts[slot.id]} was rejected ({problems}): write a new one."
+                )
                 self.result.regenerated += 1
                 retry.append(slot)
             else:

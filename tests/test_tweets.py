@@ -1,0 +1,238 @@
+"""Posts: batching, checks and regeneration, unique files, resume, export — on a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from conftest import server_settings
+from openai_server import FakeOpenAIServer, Reply
+from persona_foundry.calendar import calendar_path, read_calendar
+from persona_foundry.cli import app
+from persona_foundry.llm.session import LLMSession
+from persona_foundry.tweets import TweetOptions, TweetRunSummary, claim_tweet_file, generate_tweets
+from stage_replies import EXAMPLES, content_reply, distinct_post, requested_slots, schema_name
+
+StartServer = Callable[..., FakeOpenAIServer]
+MONTH = "2026-12"
+SPANISH = "Hoy he horneado pan de masa madre y salió perfecto, estoy muy orgullosa de mi horno."
+
+
+def env(server: FakeOpenAIServer) -> dict[str, str]:
+    return {"LLM_BASE_URL": server.base_url, "LLM_API_KEY": "k", "LLM_MODEL": "m"}
+
+
+def make_cards(server: FakeOpenAIServer, make_image, out: Path, *names: str) -> list[Path]:
+    images = [str(make_image(f"{name}.png")) for name in names]
+    result = CliRunner().invoke(app, ["persona", *images, "--out", str(out)], env=env(server))
+    assert result.exit_code == 0, result.output
+    return [out / "personas" / f"{name}_persona.json" for name in names]
+
+
+def run_tweets(server: FakeOpenAIServer, cards: list[Path], out: Path,
+               **kwargs: Any) -> TweetRunSummary:
+    settings = server_settings(server, **kwargs.pop("settings", {}))
+    options = TweetOptions(cards=cards, out_dir=out, month=MONTH, **kwargs)
+
+    async def go() -> TweetRunSummary:
+        session = LLMSession.open(settings, out)
+        try:
+            return await generate_tweets(options, session)
+        finally:
+            await session.aclose()
+
+    return asyncio.run(go())
+
+
+def test_posts_fill_slots_in_batches(start_server: StartServer, make_image,
+                                     tmp_path: Path) -> None:
+    server = start_server(content_reply)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    summary = run_tweets(server, [card], tmp_path, count=20, slots_per_call=8)
+
+    assert summary.exit_code == 0 and summary.made == 20
+    calls = server.chat_requests("tweets")
+    assert sorted(len(requested_slots(r.body)) for r in calls) == [4, 8, 8]
+    (result,) = summary.personas
+    data = json.loads(result.tweet_file.read_text(encoding="utf-8"))
+    assert len(data["tweets"]) == 20 and data["handle"] == "ava_orbits"
+    tweet = data["tweets"][0]
+    assert {"slot_id", "scheduled_at", "pillar", "text", "image_prompt", "weighted_length",
+            "generation"} <= tweet.keys()
+    calendar = read_calendar(calendar_path(tmp_path, "ava", MONTH))
+    drafted = [slot for slot in calendar.slots if slot.status == "drafted"]
+    assert len(drafted) == 20 and all(s.tweet_file == str(result.tweet_file) for s in drafted)
+    assert drafted == sorted(drafted, key=lambda s: s.scheduled_at)[:20]
+    for record in data["tweets"]:
+        slot = calendar.slot(record["slot_id"])
+        assert bool(record["image_prompt"]) == (slot.format == "image")
+    with sqlite3.connect(tmp_path / "ledger.db") as db:
+        rows = db.execute("SELECT status, prompt_tokens FROM tweets").fetchall()
+    assert len(rows) == 20 and all(status == "drafted" and tokens > 0 for status, tokens in rows)
+
+
+def test_stable_prompt_prefix_then_slots(start_server: StartServer, make_image,
+                                         tmp_path: Path) -> None:
+    server = start_server(content_reply)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    run_tweets(server, [card], tmp_path, count=16, slots_per_call=8)
+
+    first, second = (r.body["messages"] for r in server.chat_requests("tweets"))
+    assert first[0] == second[0]
+    prefix_one, slots_one = first[1]["content"].split("## Slots")
+    prefix_two, slots_two = second[1]["content"].split("## Slots")
+    assert prefix_one == prefix_two and slots_one != slots_two
+    assert EXAMPLES["tweets"][0]["text"] in prefix_one
+
+
+def test_bad_posts_are_regenerated_with_the_reason(start_server: StartServer, make_image,
+                                                   tmp_path: Path) -> None:
+    bad = {"too long": "word " * 70, "duplicate": EXAMPLES["tweets"][0]["text"],
+           "spanish": SPANISH, "hashtags": "Lovely day at the field #a #b #c #d"}
+    served: dict[str, int] = {}
+
+    def responder(body: dict[str, Any]) -> Reply:
+        if schema_name(body) != "tweets":
+            return content_reply(body)
+        tweets = []
+        for number, slot in enumerate(requested_slots(body)):
+            served[slot] = served.get(slot, 0) + 1
+            kinds = list(bad.values())
+            text = kinds[number] if served[slot] == 1 and number < len(kinds) else (
+                distinct_post(slot + str(served[slot])))
+            tweets.append({"slot_id": slot, "text": text, "image_prompt": "a photo"})
+        return Reply(json.dumps({"tweets": tweets}))
+
+    server = start_server(responder)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    summary = run_tweets(server, [card], tmp_path, count=6, slots_per_call=6)
+
+    (result,) = summary.personas
+    assert result.made == 6 and result.regenerated == 4 and result.failed == 0
+    assert result.duplicates == 1
+    retry = server.chat_requests("tweets")[1].text
+    for reason in ("too long: weighted length", "too similar to an earlier post",
+                   "written in 'es', not English", "4 hashtags, the strategy allows 1"):
+        assert reason in retry
+    texts = [t["text"] for t in json.loads(result.tweet_file.read_text())["tweets"]]
+    assert not set(texts) & set(bad.values())
+
+
+def test_slot_that_never_passes_is_marked_failed(start_server: StartServer, make_image,
+                                                 tmp_path: Path) -> None:
+    def responder(body: dict[str, Any]) -> Reply:
+        if schema_name(body) != "tweets":
+            return content_reply(body)
+        tweets = [{"slot_id": slot, "text": "x" * 20 + " " + "y" * 270, "image_prompt": "p"}
+                  for slot in requested_slots(body)]
+        return Reply(json.dumps({"tweets": tweets}))
+
+    server = start_server(responder)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    summary = run_tweets(server, [card], tmp_path, count=2, slots_per_call=2)
+
+    (result,) = summary.personas
+    assert result.failed == 2 and result.made == 0 and summary.exit_code == 1
+    assert len(server.chat_requests("tweets")) == 3  # three attempts, then give up
+    calendar = read_calendar(calendar_path(tmp_path, "ava", MONTH))
+    failed = [slot for slot in calendar.slots if slot.status == "failed"]
+    assert len(failed) == 2 and "too long" in (failed[0].failure or "")
+
+
+def test_rerun_continues_after_drafted_slots_and_retries_failed(
+    start_server: StartServer, make_image, tmp_path: Path
+) -> None:
+    broken = {"on": True}
+
+    def responder(body: dict[str, Any]) -> Reply:
+        if schema_name(body) == "tweets" and broken["on"] and len(requested_slots(body)) < 4:
+            return Reply(status=500)  # the last, shorter batch fails: a crash mid-run
+        return content_reply(body)
+
+    server = start_server(responder)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    first = run_tweets(server, [card], tmp_path, count=10, slots_per_call=4,
+                       settings={"max_attempts": 1})
+    assert first.made == 8 and first.personas[0].failed == 2
+    drafted_before = {r["slot_id"] for r in json.loads(
+        first.personas[0].tweet_file.read_text())["tweets"]}
+    calls_before = len(server.chat_requests("tweets"))
+
+    broken["on"] = False
+    second = run_tweets(server, [card], tmp_path, count=2, slots_per_call=4)
+
+    assert second.made == 2 and second.exit_code == 0
+    new_calls = server.chat_requests("tweets")[calls_before:]
+    asked = {slot for r in new_calls for slot in requested_slots(r.body)}
+    assert not asked & drafted_before and len(asked) == 2
+    assert second.personas[0].tweet_file != first.personas[0].tweet_file
+    calendar = read_calendar(calendar_path(tmp_path, "ava", MONTH))
+    assert sum(slot.status == "drafted" for slot in calendar.slots) == 10
+
+
+def test_many_personas_share_one_limit_and_a_bad_card_stops_nothing(
+    start_server: StartServer, make_image, tmp_path: Path
+) -> None:
+    server = start_server(content_reply, latency_s=0.05)
+    cards = make_cards(server, make_image, tmp_path, "ava", "bo", "cy")
+    before = server.max_in_flight
+    summary = run_tweets(server, [*cards, tmp_path / "missing_persona.json"], tmp_path,
+                         count=24, slots_per_call=4, settings={"max_concurrent": 3})
+
+    assert [p.made for p in summary.personas] == [24, 24, 24, 0]
+    assert "file not found" in (summary.personas[3].error or "")
+    assert server.max_in_flight <= max(3, before)
+    assert summary.exit_code == 1
+
+
+def test_tweet_file_names_never_collide(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        claimed = list(pool.map(lambda _: claim_tweet_file(tmp_path, "ava"), range(200)))
+    script = ("import sys; from pathlib import Path; from persona_foundry.tweets import "
+              "claim_tweet_file as c; print('\\n'.join(str(c(Path(sys.argv[1]), 'ava')) "
+              "for _ in range(100)))")
+    outputs = [subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True,
+                              capture_output=True, text=True).stdout.split()
+               for _ in range(2)]
+    names = [str(p) for p in claimed] + outputs[0] + outputs[1]
+    assert len(names) == len(set(names)) == 400
+
+
+def test_export_posts_csv_and_json(start_server: StartServer, make_image,
+                                   tmp_path: Path) -> None:
+    server = start_server(content_reply)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    summary = run_tweets(server, [card], tmp_path, count=5)
+    tweet_file = str(summary.personas[0].tweet_file)
+
+    result = CliRunner().invoke(app, ["export-posts", tweet_file, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 5
+    assert rows[0]["account"] == "@ava_orbits" and rows[0]["timezone"] == "America/Chicago"
+    assert rows[0]["date"].startswith("2026-12") and len(rows[0]["time"]) == 5
+    approved = CliRunner().invoke(app, ["export-posts", tweet_file, "-f", "json",
+                                        "--status", "approved"])
+    assert json.loads(approved.stdout) == []
+
+
+def test_tweets_cli_prints_the_summary(start_server: StartServer, make_image,
+                                       tmp_path: Path) -> None:
+    server = start_server(content_reply)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    result = CliRunner().invoke(app, ["tweets", str(card), "--count", "6", "--month", MONTH,
+                                      "--out", str(tmp_path)], env=env(server))
+    assert result.exit_code == 0, result.output
+    assert "posts 6, regenerated 0, failed 0, duplicates caught 0" in " ".join(
+        result.output.split())
