@@ -36,3 +36,4 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/persona_dag.py
 	$(BIN)/python bench/local_backend.py
+	$(BIN)/python bench/tweets.py

@@ -225,6 +225,11 @@ def test_export_posts_csv_and_json(start_server: StartServer, make_image,
     approved = CliRunner().invoke(app, ["export-posts", tweet_file, "-f", "json",
                                         "--status", "approved"])
     assert json.loads(approved.stdout) == []
+    eliza = CliRunner().invoke(app, ["export", str(card), "-f", "eliza", "--out",
+                                     str(tmp_path / "exp")])
+    assert eliza.exit_code == 0, eliza.output
+    character = json.loads((tmp_path / "exp" / "ava_from_ava_png.eliza.json").read_text())
+    assert rows[0]["text"] in character["postExamples"]
 
 
 def test_tweets_cli_prints_the_summary(start_server: StartServer, make_image,

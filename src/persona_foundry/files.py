@@ -14,6 +14,7 @@ from typing import Any
 from .errors import OutputError
 
 MAX_SLUG_CHARS = 80
+CARD_SUFFIX = "_persona"
 _UNSAFE_SLUG_CHARS = re.compile(r"[^\w\-]+", re.UNICODE)
 _RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
                    *(f"lpt{i}" for i in range(10))}
@@ -32,6 +33,12 @@ def safe_slug(text: str, *, fallback: str = "persona") -> str:
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
         slug = f"{fallback}-{digest}" if not slug else f"{slug}-{digest}"
     return slug
+
+
+def persona_key(card_path: Path) -> str:
+    """The slug a persona's content files are named by: `ava` for `ava_persona.json`."""
+    stem = card_path.stem.replace(CARD_SUFFIX, "", 1)
+    return safe_slug(stem or card_path.stem)
 
 
 def path_within(root: Path, *parts: str) -> Path:

@@ -17,11 +17,10 @@ from .cards import merge_card, previous_outputs
 from .cards.merge import CardMeta, overlay_existing
 from .cards.v2 import CharacterCardV2
 from .errors import EndpointError, PersonaFoundryError
-from .files import atomic_write_json, check_writable_dir, safe_slug, unique_path
+from .files import atomic_write_json, check_writable_dir, persona_key, safe_slug, unique_path
 from .llm import ChatBackend
 from .llm.session import LLMSession, endpoint_error_message
 from .llm.structured import StructuredResult
-from .profile import persona_key
 from .scheduler import PersonaJob, Scheduler
 from .settings import Settings
 from .source_image import (

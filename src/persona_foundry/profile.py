@@ -13,14 +13,13 @@ from pydantic import BaseModel, ValidationError
 from .cards.exchange import load_card
 from .cards.merge import PF_EXTENSION
 from .cards.v2 import CharacterCardV2
-from .files import safe_slug
+from .files import persona_key, safe_slug
 from .stages.authenticity import Authenticity
 from .stages.examples import ExampleTweets
 from .stages.strategy import ContentPillar, TweetStrategy
 from .stages.visual import VisualProfile
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-CARD_SUFFIX = "_persona"
 DEFAULT_POSTING_TIMES = ["09:00", "19:00"]
 
 
@@ -46,12 +45,6 @@ class PersonaProfile:
             return ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             return ZoneInfo("UTC")
-
-
-def persona_key(card_path: Path) -> str:
-    """The slug content files are named by: `ava` for `ava_persona.json`."""
-    stem = card_path.stem.replace(CARD_SUFFIX, "", 1)
-    return safe_slug(stem or card_path.stem)
 
 
 def _default_strategy(card: CharacterCardV2) -> TweetStrategy:

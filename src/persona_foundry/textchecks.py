@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
@@ -40,6 +40,7 @@ _HASHTAG = re.compile(r"(?<!\w)#\w+", re.UNICODE)
 _NOISE = re.compile(r"https?://\S+|@\w+|[^\w\s]", re.UNICODE)
 
 
+@lru_cache(maxsize=4096)
 def weighted_length(text: str) -> int:
     """X's weighted length (twitter-text v3: URLs 23, CJK and emoji 2)."""
     return int(parse_tweet(text).weightedLength)
@@ -104,7 +105,8 @@ def rule_problems(text: str, rules: PostRules) -> list[str]:
     if hashtags > rules.max_hashtags:
         problems.append(f"{hashtags} hashtags, the strategy allows {rules.max_hashtags}")
     limit = EMOJI_LIMITS.get(rules.emoji_use)
-    emoji = len(extract_emojis_with_indices(text))
+    # Emoji are never ASCII; skipping the extractor for ASCII posts saves most of its cost.
+    emoji = 0 if text.isascii() else len(extract_emojis_with_indices(text))
     if limit is not None and emoji > limit:
         problems.append(f"{emoji} emoji, emoji use is '{rules.emoji_use}' (at most {limit})")
     wrong_language = language_problem(text, rules.language)
@@ -113,20 +115,29 @@ def rule_problems(text: str, rules: PostRules) -> list[str]:
     return problems
 
 
+@cache
+def _lsh_setup() -> tuple[tuple[int, int], Any]:
+    """LSH bands/rows and hash permutations, computed once: both are costly and never change."""
+    tuned = MinHashLSH(threshold=NEAR_DUPLICATE_JACCARD, num_perm=MINHASH_PERMUTATIONS)
+    template = MinHash(num_perm=MINHASH_PERMUTATIONS)
+    return (tuned.b, tuned.r), (template.permutations, template.scheme)
+
+
 class DuplicateIndex:
     """Everything a persona has posted or drafted; finds exact and near duplicates."""
 
     def __init__(self) -> None:
-        self._lsh = MinHashLSH(threshold=NEAR_DUPLICATE_JACCARD, num_perm=MINHASH_PERMUTATIONS)
+        params, (self._permutations, self._scheme) = _lsh_setup()
+        self._lsh = MinHashLSH(num_perm=MINHASH_PERMUTATIONS, params=params)
         self._exact: dict[str, str] = {}
         self._texts: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._texts)
 
-    @staticmethod
-    def _minhash(text: str) -> MinHash:
-        signature = MinHash(num_perm=MINHASH_PERMUTATIONS)
+    def _minhash(self, text: str) -> MinHash:
+        signature = MinHash(num_perm=MINHASH_PERMUTATIONS, permutations=self._permutations,
+                            scheme=self._scheme)
         signature.update_batch([shingle.encode("utf-8") for shingle in shingles(text)])
         return signature
 

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
 from ..errors import InputError
-from ..files import atomic_write_bytes, atomic_write_json, safe_slug, unique_path
+from ..files import atomic_write_bytes, atomic_write_json, persona_key, safe_slug, unique_path
 from ..source_image import load_source_image
 from .charx import ICON_URI, read_charx, write_charx
 from .eliza import to_eliza
@@ -116,6 +116,18 @@ def load_card(path: Path) -> LoadedCard:
     return LoadedCard(normalize_card(card, name=str(path)), None, path, str(spec))
 
 
+def generated_posts(card_path: Path) -> list[str]:
+    """Posts the `tweets` command wrote for this card (`../tweets/{persona}_*.json`)."""
+    folder = card_path.parent.parent / "tweets"
+    posts = []
+    for path in sorted(folder.glob(f"{persona_key(card_path)}_*.json")):
+        try:
+            posts += [str(t["text"]) for t in json.loads(path.read_text("utf-8"))["tweets"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # an empty or foreign file adds nothing
+    return posts
+
+
 def _placeholder_portrait(name: str) -> Image.Image:
     """A plain portrait with the persona's initials, for cards whose source image is gone."""
     image = Image.new("RGB", PLACEHOLDER_SIZE, (70, 80, 110))
@@ -162,7 +174,8 @@ def export_card(loaded: LoadedCard, formats: tuple[ExportFormat, ...], out_dir: 
         if fmt == "v2":
             atomic_write_json(target, v2)
         elif fmt == "eliza":
-            atomic_write_json(target, to_eliza(card).model_dump(mode="json", exclude_none=True))
+            character = to_eliza(card, generated_posts(loaded.source))
+            atomic_write_json(target, character.model_dump(mode="json", exclude_none=True))
         else:
             uri = {"png": "ccdefault:", "charx": ICON_URI, "v3": "ccdefault:"}[fmt]
             v3 = to_v3(card, icon_uri=uri, created=created, modified=modified).model_dump(
