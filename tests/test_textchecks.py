@@ -1,0 +1,74 @@
+"""Post checks: weighted length, language, hashtags, emoji, and the near-duplicate threshold."""
+
+from __future__ import annotations
+
+import pytest
+
+from persona_foundry.textchecks import (
+    NEAR_DUPLICATE_JACCARD,
+    DuplicateIndex,
+    PostRules,
+    jaccard,
+    rule_problems,
+    weighted_length,
+)
+
+REWORDINGS = [
+    ("Today's CO2 scrubber test: boring. Boring is good.",
+     "Today's CO2 scrubber test: boring. Boring is great."),
+    ("Thermals were generous today. 2 hours, zero engine.",
+     "Thermals were generous today: 3 hours and zero engine!"),
+    ("My starter is older than some of my interns.",
+     "My sourdough starter is older than most of my interns lol"),
+]
+SAME_TOPIC_DIFFERENT_POSTS = [
+    ("Thermals were generous today. 2 hours, zero engine.",
+     "Landed after a long glide, the valley looked unreal from up there."),
+    ("Today's CO2 scrubber test: boring. Boring is good.",
+     "New pressure test on the scrubber rig today, results look solid."),
+    ("My starter is older than some of my interns.",
+     "Tried a rye loaf this weekend. Dense, sour, and gone in an hour."),
+]
+RULES = PostRules(language="English", max_hashtags=1, emoji_use="rare")
+
+
+def test_weighted_length_follows_twitter_text() -> None:
+    assert weighted_length("a" * 280) == 280
+    assert weighted_length("日本" * 70) == 280  # CJK counts 2
+    assert weighted_length("see https://example.com/" + "x" * 200) == 4 + 23  # a URL is 23
+    assert weighted_length("🙂") == 2
+
+
+@pytest.mark.parametrize(("first", "second"), REWORDINGS)
+def test_rewordings_are_near_duplicates(first: str, second: str) -> None:
+    assert jaccard(first, second) >= NEAR_DUPLICATE_JACCARD
+    index = DuplicateIndex()
+    index.add(first)
+    assert index.find(second) == first
+
+
+@pytest.mark.parametrize(("first", "second"), SAME_TOPIC_DIFFERENT_POSTS)
+def test_different_posts_on_one_topic_are_not(first: str, second: str) -> None:
+    assert jaccard(first, second) < 0.15
+    index = DuplicateIndex()
+    index.add(first)
+    assert index.find(second) is None
+
+
+def test_exact_duplicates_ignore_case_punctuation_and_urls() -> None:
+    index = DuplicateIndex()
+    index.add("Big day at the field! https://t.co/abc")
+    assert index.find("big day at the field") is not None
+    assert len(index) == 1
+
+
+def test_rule_problems() -> None:
+    assert rule_problems("Lovely morning at the airfield, coffee in hand.", RULES) == []
+    problems = rule_problems("x" * 281, RULES)
+    assert any("weighted length 281" in p for p in problems)
+    assert any("2 hashtags" in p for p in rule_problems("Flying today #a #b", RULES))
+    assert any("2 emoji" in p for p in rule_problems("Flying today 🙂🙂", RULES))
+    german = "Heute war der Himmel über dem Flugplatz unglaublich klar und ruhig."
+    assert any("'de', not English" in p for p in rule_problems(german, RULES))
+    # Short or uncertain text is never blamed on the language detector.
+    assert rule_problems("lol ok fine, pancakes it is", RULES) == []
