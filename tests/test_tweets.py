@@ -241,3 +241,25 @@ def test_tweets_cli_prints_the_summary(start_server: StartServer, make_image,
     assert result.exit_code == 0, result.output
     assert "posts 6, regenerated 0, failed 0, duplicates caught 0" in " ".join(
         result.output.split())
+
+
+def test_approve_then_export_only_approved(start_server: StartServer, make_image,
+                                           tmp_path: Path) -> None:
+    server = start_server(content_reply)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    summary = run_tweets(server, [card], tmp_path, count=3)
+    slots = [t["slot_id"] for t in json.loads(summary.personas[0].tweet_file.read_text())["tweets"]]
+    calendar = read_calendar(calendar_path(tmp_path, "ava", MONTH))
+    planned = next(slot.id for slot in calendar.slots if slot.status == "planned")
+
+    result = CliRunner().invoke(app, [
+        "calendar", str(card), "--month", MONTH, "--out", str(tmp_path),
+        "--approve", slots[0], "--approve", planned, "--skip", slots[1]], env=env(server))
+
+    assert result.exit_code == 1  # a planned slot cannot be approved: it has no post yet
+    assert "is planned, cannot become approved" in " ".join(result.output.split())
+    statuses = {s.id: s.status for s in read_calendar(calendar_path(tmp_path, "ava", MONTH)).slots}
+    assert statuses[slots[0]] == "approved" and statuses[slots[1]] == "skipped"
+    exported = CliRunner().invoke(app, ["export-posts", str(summary.personas[0].tweet_file),
+                                        "-f", "json", "--status", "approved"])
+    assert [row["slot_id"] for row in json.loads(exported.stdout)] == [slots[0]]

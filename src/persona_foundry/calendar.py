@@ -249,3 +249,30 @@ async def ensure_calendar(session: LLMSession, profile: PersonaProfile, month: s
         atomic_write_json(path, created.model_dump(mode="json"))
     return created
 
+
+
+# Which statuses a slot may move to, from which.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "approved": frozenset({"drafted"}),
+    "posted": frozenset({"drafted", "approved"}),
+    "skipped": frozenset({"planned", "drafted", "approved", "failed"}),
+}
+
+
+def set_slot_status(path: Path, slot_ids: list[str], status: SlotStatus) -> list[str]:
+    """Move slots to `status` where the move is allowed; return why the others were not moved."""
+
+    def change(calendar: Calendar) -> list[str]:
+        by_id = {slot.id: slot for slot in calendar.slots}
+        problems = []
+        for slot_id in slot_ids:
+            slot = by_id.get(slot_id)
+            if slot is None:
+                problems.append(f"{slot_id}: no such slot in {calendar.month}")
+            elif slot.status not in TRANSITIONS[status]:
+                problems.append(f"{slot_id}: is {slot.status}, cannot become {status}")
+            else:
+                slot.status = status
+        return problems
+
+    return update_calendar(path, change)

@@ -16,7 +16,15 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from .calendar import Calendar, calendar_path, ensure_calendar, parse_month
+from .calendar import (
+    Calendar,
+    SlotStatus,
+    calendar_path,
+    ensure_calendar,
+    parse_month,
+    read_calendar,
+    set_slot_status,
+)
 from .cards.exchange import EXPORT_FORMATS, ExportFormat, export_card, load_card, save_imported
 from .cards.validate import file_problems
 from .completion import complete_cards
@@ -238,8 +246,11 @@ def calendar_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
     show: Annotated[bool, typer.Option(help="Print the month as a table.")] = False,
     language: Annotated[str, typer.Option(help="Language of the events.")] = "English",
+    approve: Annotated[list[str] | None, typer.Option(help="Slot ids to approve.")] = None,
+    skip: Annotated[list[str] | None, typer.Option(help="Slot ids to skip.")] = None,
+    mark_posted: Annotated[list[str] | None, typer.Option(help="Slot ids now posted.")] = None,
 ) -> None:
-    """Plan (once) and show a persona's month: events and posting slots."""
+    """Plan (once) and show a persona's month; approve, skip or mark slots posted."""
     month = month or _next_month()
 
     async def plan(session: LLMSession) -> Calendar:
@@ -251,10 +262,22 @@ def calendar_command(
         planned = asyncio.run(_with_session(_settings(), out, plan))
     except PersonaFoundryError as exc:
         raise _fail(exc) from exc
-    console.print(f"{escape(str(calendar_path(out, planned.persona_key, month)))}: "
-                  f"{len(planned.slots)} slots, {len(planned.events)} events")
+    path = calendar_path(out, planned.persona_key, month)
+    problems = []
+    moves: tuple[tuple[SlotStatus, list[str] | None], ...] = (
+        ("approved", approve), ("skipped", skip), ("posted", mark_posted),
+    )
+    for status, ids in moves:
+        if ids:
+            problems += set_slot_status(path, ids, status)
+    for problem in problems:
+        console.print(f"[yellow]{escape(problem)}")
+    planned = read_calendar(path)
+    console.print(f"{escape(str(path))}: {len(planned.slots)} slots, "
+                  f"{len(planned.events)} events")
     if show:
         print_calendar(planned, Console())
+    raise typer.Exit(1 if problems else 0)
 
 
 @app.command()
