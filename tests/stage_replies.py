@@ -110,7 +110,14 @@ def valid_reply(body: dict[str, Any]) -> Reply:
     if stage == "core":
         match = _IMAGE_NAME.search(json.dumps(body["messages"], ensure_ascii=False))
         if match:
-            payload["name"] = f"Ava from {match.group(1)}"[:60]
+            image = match.group(1)
+            payload["name"] = f"Ava from {image}"[:60]
+            if image != "ava.png":  # every other image gets its own handle
+                payload["handle"] = "ava_" + hashlib.sha256(image.encode()).hexdigest()[:8]
+        retries = json.dumps(body["messages"]).count("already taken")
+        if retries:  # a model that listens: told a name is taken, it picks another
+            payload["name"] = f"{payload['name']} {retries + 1}"
+            payload["handle"] = f"{payload['handle'][:12]}_{retries + 1}"
     return Reply(json.dumps(payload, ensure_ascii=False))
 
 

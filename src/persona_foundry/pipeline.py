@@ -14,13 +14,20 @@ from pydantic import BaseModel
 
 from . import __version__
 from .cards import merge_card, previous_outputs
-from .cards.merge import CardMeta, overlay_existing
+from .cards.merge import PF_EXTENSION, CardMeta, overlay_existing
 from .cards.v2 import CharacterCardV2
 from .errors import EndpointError, PersonaFoundryError
 from .files import atomic_write_json, check_writable_dir, persona_key, safe_slug, unique_path
 from .llm import ChatBackend
 from .llm.session import LLMSession, endpoint_error_message
 from .llm.structured import StructuredResult
+from .population import (
+    NameRegistry,
+    PersonaDraw,
+    PopulationSpec,
+    draw_for_image,
+    reconcile_with_image,
+)
 from .scheduler import PersonaJob, Scheduler
 from .settings import Settings
 from .source_image import (
@@ -67,6 +74,8 @@ class PersonaRunOptions:
     overwrite: bool = False
     persona_output: Path | None = None
     seeds: dict[Path, SeedCard] = field(default_factory=dict)
+    population: PopulationSpec = field(default_factory=PopulationSpec)
+    seed: int = 0
 
 
 @dataclass
@@ -142,6 +151,9 @@ class _Run:
         self.settings = session.settings
         self.backend = session.backend
         self.progress = progress
+        self.registry = NameRegistry()
+        self.avoid = ""
+        self.draws: dict[Path, PersonaDraw] = {}
 
     async def run_stage(
         self, stage: Stage, ctx: StageContext, persona_key: str, priority: float
@@ -149,13 +161,20 @@ class _Run:
         adjust = stage.adjust_schema
         return await self.session.call(
             stage.output_model, stage.build_messages(ctx), stage=stage.name, persona=persona_key,
-            context=stage.validation_context(ctx), priority=priority,
+            context={**stage.validation_context(ctx), "registry": self.registry,
+                     "persona": persona_key},
+            priority=priority,
             adjust_schema=(lambda schema: adjust(schema, ctx)) if adjust else None,
             sees_image=stage.name == CORE,
         )
 
     def persona_input(self, prepared: _Prepared, facts: VisualFacts) -> PersonaInput:
         options = self.options
+        draw = reconcile_with_image(
+            draw_for_image(options.population, options.seed, prepared.source.sha256),
+            facts.youngest_apparent_age, facts.apparent_gender,
+        )
+        self.draws[prepared.source.path] = draw
         return PersonaInput(
             image_name=prepared.source.path.name,
             visual_facts=facts.describe(),
@@ -166,7 +185,30 @@ class _Run:
             lorebook_entries=self.settings.lorebook_entries,
             apparent_age=facts.youngest_apparent_age,
             apparent_gender=facts.apparent_gender,
+            draw=draw.describe(),
+            avoid=self.avoid,
         )
+
+    def claim_folder_names(self, exclude: set[Path]) -> None:
+        """Names and handles of the folder's other cards are taken; they form the avoid-list.
+
+        Cards this batch (re)writes are excluded, so a rerun asks stage 1 the same question.
+        """
+        folder = self.options.out_dir / PERSONAS_DIR
+        for path in sorted(folder.glob(f"*{CARD_SUFFIX}")):
+            if path.resolve() in exclude:
+                continue
+            try:
+                ours = json.loads(path.read_text(encoding="utf-8"))["data"]
+                core = ours["extensions"][PF_EXTENSION]["core"]
+                self.registry.claim(core["name"], core["handle"], f"folder:{path.name}")
+                self.registry.occupations.append(core["occupation"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not one of ours, or incomplete: nothing to avoid
+        names, handles = self.registry.taken()
+        if names:
+            self.avoid = (f"names: {', '.join(names)}\nhandles: @{', @'.join(handles)}\n"
+                          f"occupations: {', '.join(sorted(set(self.registry.occupations)))}")
 
 
 def _hint(options: PersonaRunOptions, image: Path) -> str | None:
@@ -246,12 +288,13 @@ def _outcome(prepared: _Prepared, facts: VisualFacts, results: dict[str, StageRe
         outcome.status = "failed"
         outcome.error = f"stage core failed, no card: {results[CORE].error}"
         return outcome
+    draw = run.draws.get(source.path)
     meta = CardMeta(
         source_image=source.path.name, source_path=str(source.path.resolve()),
         source_sha256=source.sha256,
         visual_facts=facts.model_dump(mode="json"), language=run.options.language,
         nsfw_level=run.options.nsfw_level, generated_at=datetime.now(UTC).isoformat(),
-        tool_version=__version__,
+        tool_version=__version__, draw=draw.model_dump() if draw else None,
     )
     card = merge_card(results, meta)
     seed = run.options.seeds.get(source.path)
@@ -310,6 +353,7 @@ async def generate_personas(
     # 2. Open the backend and check it can serve the run at all.
     session = LLMSession.open(settings, out_dir, backend)
     run = _Run(options, session, progress)
+    run.claim_folder_names({p.card_path.resolve() for p in prepared})
     if progress:
         progress.started(len(prepared), session.backend.name)
     fatal: str | None = None

@@ -39,6 +39,7 @@ class CardMeta:
     nsfw_level: str
     generated_at: str
     tool_version: str
+    draw: dict[str, Any] | None = None
 
 
 def _output(results: dict[str, StageResult], name: str, kind: type[Any]) -> Any:
@@ -137,6 +138,7 @@ def merge_card(results: dict[str, StageResult], meta: CardMeta) -> CharacterCard
         "language": meta.language,
         "nsfw_level": meta.nsfw_level,
         "generated_at": meta.generated_at,
+        "draw": meta.draw,
         "stages": {name: result.summary() for name, result in results.items()},
         "usage": {
             "prompt_tokens": sum(r.prompt_tokens for r in results.values()),

@@ -33,6 +33,8 @@ class PersonaInput:
     lorebook_entries: int = 6
     apparent_age: int | None = None
     apparent_gender: str | None = None
+    draw: str | None = None
+    avoid: str | None = None
 
 
 @dataclass

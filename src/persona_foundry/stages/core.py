@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from .base import (
     Message,
@@ -60,6 +60,14 @@ class CorePersona(BaseModel):
             )
         return age
 
+    @model_validator(mode="after")
+    def _unique_identity(self, info: ValidationInfo) -> CorePersona:
+        context = info.context or {}
+        registry = context.get("registry")
+        if registry is not None:  # raises ValueError (→ a re-ask) if another persona has it
+            registry.claim(self.name, self.handle, context.get("persona", ""))
+        return self
+
     @field_validator("personality", "interests", mode="after")
     @classmethod
     def _short_items(cls, items: list[str]) -> list[str]:
@@ -102,6 +110,9 @@ def build_messages(ctx: StageContext) -> list[Message]:
         ("Fields", field_guide(CorePersona)),
         ("Image", f"file name: {persona.image_name}\n{facts}"),
         ("The persona must match the image", "\n".join(must_match)),
+        ("Seed attributes (follow them; the image wins where they disagree)",
+         persona.draw or ""),
+        ("Already taken by other personas (never reuse these)", persona.avoid or ""),
         ("Creator's hint", persona.hint or ""),
     )
     return [
