@@ -28,17 +28,20 @@ from .calendar import (
 from .cards.exchange import EXPORT_FORMATS, ExportFormat, export_card, load_card, save_imported
 from .cards.validate import file_problems
 from .completion import complete_cards
+from .diversity import diversity_report, folder_facts, read_facts
 from .errors import PersonaFoundryError
 from .files import atomic_write_bytes, check_writable_dir
 from .llm.model_store import assemble_default_model
 from .llm.session import LLMSession
 from .pipeline import PersonaRunOptions, generate_personas
+from .population import load_population_spec
 from .posts import read_posts, render_posts
 from .profile import load_profile
 from .report import (
     RichRunProgress,
     RichTweetProgress,
     print_calendar,
+    print_diversity,
     print_summary,
     print_tweet_summary,
 )
@@ -124,6 +127,13 @@ def persona(
     complete: Annotated[
         bool, typer.Option(help="The inputs are cards (any format): add their missing stages.")
     ] = False,
+    population: Annotated[
+        Path | None, typer.Option(help="YAML/JSON spec of the batch's attribute weights.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the attribute draws.")] = 0,
+    link_batch: Annotated[
+        bool, typer.Option(help="Let a batch's personas know each other (2+ images).")
+    ] = True,
 ) -> None:
     """Generate one Character Card V2 per image: out/personas/{image}_persona.json."""
     settings = _settings(
@@ -134,11 +144,13 @@ def persona(
     if persona_output is not None and len(images) > 1:
         console.print("[red bold]error:[/] --persona-output takes one image; use --out for many")
         raise typer.Exit(EXIT_USAGE)
-    options = PersonaRunOptions(
-        images=images, out_dir=out, language=language, nsfw_level=NSFW_LEVELS[nsfw_level.value],
-        hint=hint, overwrite=overwrite, persona_output=persona_output,
-    )
     try:
+        options = PersonaRunOptions(
+            images=images, out_dir=out, language=language,
+            nsfw_level=NSFW_LEVELS[nsfw_level.value], hint=hint, overwrite=overwrite,
+            persona_output=persona_output, population=load_population_spec(population),
+            seed=seed, link_batch=link_batch,
+        )
         with RichRunProgress(console) as progress:
             job = (complete_cards(images, options, settings, progress=progress) if complete
                    else generate_personas(options, settings, progress=progress))
@@ -146,7 +158,27 @@ def persona(
     except PersonaFoundryError as exc:
         raise _fail(exc) from exc
     print_summary(summary, console)
+    made = [o for o in summary.outcomes if o.card_path]
+    if len(made) >= 2:
+        facts = [f for f in (read_facts(o.card_path) for o in made if o.card_path) if f]
+        print_diversity(diversity_report(facts, options.population), console)
     raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def diversity(
+    folder: Annotated[Path, typer.Argument(help="A personas folder (out/personas).")],
+    population: Annotated[
+        Path | None, typer.Option(help="The spec the batch was drawn from (targets).")
+    ] = None,
+) -> None:
+    """How diverse a folder of personas is: attributes vs targets, names, similar bios."""
+    try:
+        report = diversity_report(folder_facts(folder), load_population_spec(population))
+    except PersonaFoundryError as exc:
+        raise _fail(exc) from exc
+    print_diversity(report, Console())
+    raise typer.Exit(0 if report.meets_targets else 1)
 
 
 class ExportChoice(StrEnum):

@@ -30,6 +30,7 @@ from .population import (
 )
 from .scheduler import PersonaJob, Scheduler
 from .settings import Settings
+from .socialgraph import BatchLinker, Member
 from .source_image import (
     SourceImage,
     VisualFacts,
@@ -41,11 +42,14 @@ from .source_image import (
 from .stages import STAGES
 from .stages.base import NsfwLevel, PersonaInput, Stage, StageContext, StageResult
 from .stages.core import NAME as CORE
+from .stages.core import CorePersona
+from .stages.social import NAME as SOCIAL
 
 OutcomeStatus = Literal["ok", "partial", "failed", "skipped"]
 PERSONAS_DIR = "personas"
 CARD_SUFFIX = "_persona.json"
 SEED_HINT_CHARS = 600
+MIN_LINKED_BATCH = 2
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class PersonaRunOptions:
     seeds: dict[Path, SeedCard] = field(default_factory=dict)
     population: PopulationSpec = field(default_factory=PopulationSpec)
     seed: int = 0
+    link_batch: bool = True
 
 
 @dataclass
@@ -154,8 +159,33 @@ class _Run:
         self.registry = NameRegistry()
         self.avoid = ""
         self.draws: dict[Path, PersonaDraw] = {}
+        self.keys_to_images: dict[str, Path] = {}
+        self.linker: BatchLinker | None = None
+
+    def member(self, key: str, core: BaseModel) -> Member | None:
+        """The batch member a finished stage 1 describes."""
+        if not isinstance(core, CorePersona):
+            return None
+        draw = self.draws.get(self.keys_to_images.get(key, Path()))
+        return Member(key, core.name, core.handle, core.occupation, core.location,
+                      draw.country if draw else "", core.timezone, draw.niche if draw else "")
 
     async def run_stage(
+        self, stage: Stage, ctx: StageContext, persona_key: str, priority: float
+    ) -> StructuredResult[BaseModel]:
+        if stage.name == SOCIAL and self.linker is not None:
+            ctx.peers = await self.linker.peers_text(persona_key)
+        if stage.name == CORE and self.linker is not None:
+            member = None
+            try:
+                done = await self._call(stage, ctx, persona_key, priority)
+                member = self.member(persona_key, done.output)
+                return done
+            finally:
+                self.linker.core_finished(persona_key, member)
+        return await self._call(stage, ctx, persona_key, priority)
+
+    async def _call(
         self, stage: Stage, ctx: StageContext, persona_key: str, priority: float
     ) -> StructuredResult[BaseModel]:
         adjust = stage.adjust_schema
@@ -324,9 +354,14 @@ async def _run_personas(
             check_nsfw_allowed(facts, run.options.nsfw_level, item.source.path)
         except PersonaFoundryError as exc:
             outcome = PersonaOutcome(item.source.path, "failed", error=str(exc))
+            if run.linker is not None:
+                run.linker.core_finished(persona_key(item.card_path), None)
         else:
             key = persona_key(item.card_path)
+            run.keys_to_images[key] = item.source.path
             job = PersonaJob(key, run.persona_input(item, facts), item.previous)
+            if run.linker is not None and CORE in item.previous:
+                run.linker.core_finished(key, run.member(key, item.previous[CORE]))
             results = await scheduler.run_persona(job)
             outcome = _outcome(item, facts, results, time.perf_counter() - started, run)
         outcomes.append(outcome)
@@ -354,6 +389,8 @@ async def generate_personas(
     session = LLMSession.open(settings, out_dir, backend)
     run = _Run(options, session, progress)
     run.claim_folder_names({p.card_path.resolve() for p in prepared})
+    if options.link_batch and len(prepared) >= MIN_LINKED_BATCH:
+        run.linker = BatchLinker(expected=len(prepared))
     if progress:
         progress.started(len(prepared), session.backend.name)
     fatal: str | None = None
@@ -361,6 +398,9 @@ async def generate_personas(
         await session.check()
         # 3. Run every persona's DAG; each card is written as soon as its persona is done.
         await _run_personas(run, prepared, outcomes)
+        if run.linker is not None:
+            written = {persona_key(o.card_path): o.card_path for o in outcomes if o.card_path}
+            run.linker.finish(out_dir, written)
     except EndpointError as exc:
         fatal = str(exc)
     except ExceptionGroup as group:

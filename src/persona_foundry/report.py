@@ -8,6 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .calendar import Calendar
+from .diversity import DiversityReport
 from .pipeline import PersonaOutcome, RunSummary
 from .stages.base import StageResult
 from .tweets import TweetRunSummary
@@ -189,3 +190,24 @@ def print_calendar(calendar: Calendar, console: Console) -> None:
     console.print(table)
     console.print("events: " + "; ".join(
         f"{event.date} {escape(event.title)}" for event in calendar.events))
+
+
+def print_diversity(report: DiversityReport, console: Console) -> None:
+    """Attribute shares vs targets, name clashes and the most similar bios."""
+    table = Table(title=f"Diversity of {report.personas} personas")
+    for column in ("attribute", "value", "share", "target"):
+        table.add_column(column)
+    for attribute, values in report.distributions.items():
+        for value, (share, target) in sorted(values.items(), key=lambda kv: -kv[1][1]):
+            if share or target >= 0.05:
+                table.add_row(attribute, escape(value), f"{share:.0%}", f"{target:.0%}")
+    console.print(table)
+    clashes = report.duplicate_names + report.duplicate_handles
+    console.print(f"distinct names {report.distinct_names}/{report.personas}; duplicate names "
+                  f"or handles: {escape(', '.join(clashes)) or 'none'}")
+    console.print(f"bio pairs {report.bio_pairs}, near-duplicates {report.near_duplicate_pairs} "
+                  f"({report.near_duplicate_share:.1%}; target < 2%)")
+    for similarity, left, right in report.most_similar:
+        console.print(f"  {similarity:.2f}  {escape(left)} ~ {escape(right)}")
+    verdict = "[green]meets targets" if report.meets_targets else "[yellow]misses targets"
+    console.print(verdict)

@@ -43,6 +43,8 @@ class StageContext:
 
     persona: PersonaInput
     outputs: dict[str, BaseModel] = field(default_factory=dict)
+    # Batch peers a persona may know; known only once every stage 1 of the batch is done.
+    peers: str = ""
 
     def output_json(self, stage: str) -> str:
         """A dependency's output as compact JSON for a prompt."""

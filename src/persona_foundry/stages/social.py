@@ -17,8 +17,8 @@ from .base import (
 
 NAME = "social"
 Relation = Literal[
-    "friend", "best friend", "family", "partner", "ex", "rival", "colleague", "mentor", "fan",
-    "other",
+    "friend", "best friend", "family", "partner", "ex", "rival", "colleague", "mentor",
+    "mentee", "fan", "other",
 ]
 
 
@@ -29,6 +29,7 @@ class Relationship(BaseModel):
     handle: str = Field(max_length=16, description="their X handle, or empty")
     relation: Relation = Field(description="how they relate to the persona")
     description: str = Field(max_length=120, description="the relationship in a sentence")
+    since: str = Field(max_length=30, description="since when, e.g. 2019 or college")
 
 
 class SocialNetwork(BaseModel):
@@ -43,10 +44,14 @@ class SocialNetwork(BaseModel):
 
 def build_messages(ctx: StageContext) -> list[Message]:
     """Ask for the persona's social circle."""
+    peers: tuple[tuple[str, str], ...] = ()
+    if ctx.peers:
+        peers = (("People they may know from their own circle (include those who fit, with "
+                  "these exact names and handles; at most 3)", ctx.peers),)
     return stage_messages(
         ctx, role="You write the social world of one fictional persona.",
         task="Describe this persona's social network.", output_model=SocialNetwork,
-        depends_on=(core.NAME,),
+        depends_on=(core.NAME,), extra=peers,
     )
 
 

@@ -1,0 +1,182 @@
+"""A social graph among a batch: who may know whom, ties made symmetric, saved as JSON + GraphML.
+
+Each persona's stage 4 sees a few plausible peers from its own batch (same country, then same
+niche, then same time-zone band; at most PEERS_PER_PERSONA), so the graph stays a small world,
+not a clique. After the batch, every tie one side named is added to the other side's card with
+the reciprocal relation, and the graph is written to `social_graph.json` and `.graphml`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from .cards.merge import PF_EXTENSION
+from .files import atomic_write_bytes, atomic_write_json
+
+PEERS_PER_PERSONA = 4
+GRAPH_JSON = "social_graph.json"
+GRAPH_ML = "social_graph.graphml"
+RECIPROCAL = {
+    "friend": "friend", "best friend": "best friend", "family": "family",
+    "partner": "partner", "ex": "ex", "rival": "rival", "colleague": "colleague",
+    "mentor": "mentee", "mentee": "mentor", "fan": "other", "other": "other",
+}
+
+
+@dataclass(frozen=True)
+class Member:
+    """A batch persona as its peers see it."""
+
+    key: str
+    name: str
+    handle: str
+    occupation: str
+    location: str
+    country: str
+    timezone: str
+    niche: str
+
+
+@dataclass(frozen=True)
+class Tie:
+    """One directed relationship between two batch members."""
+
+    source: str
+    target: str
+    relation: str
+    since: str
+    reciprocated: bool = False
+
+
+def _utc_band(timezone: str) -> str:
+    return timezone.split("/", 1)[0]  # continent-level: America, Europe, Asia, …
+
+
+def peers_for(member: Member, members: list[Member]) -> list[Member]:
+    """The few batch members this persona plausibly knows, most plausible first."""
+
+    def score(other: Member) -> tuple[int, str]:
+        points = 4 * (other.country == member.country) + 2 * (other.niche == member.niche)
+        points += _utc_band(other.timezone) == _utc_band(member.timezone)
+        tiebreak = hashlib.sha256(f"{member.key}:{other.key}".encode()).hexdigest()
+        return -points, tiebreak
+
+    others = sorted((m for m in members if m.key != member.key), key=score)
+    return others[:PEERS_PER_PERSONA]
+
+
+def describe_peers(peers: list[Member]) -> str:
+    """Prompt lines for stage 4."""
+    return "\n".join(f"- {p.name} (@{p.handle}), {p.occupation}, {p.location}" for p in peers)
+
+
+def _match(relationship: dict[str, Any], members: dict[str, Member], source: str) -> str | None:
+    handle = str(relationship.get("handle", "")).lstrip("@").casefold()
+    name = str(relationship.get("name", "")).casefold()
+    for member in members.values():
+        if member.key == source:
+            continue
+        if (handle and handle == member.handle.casefold()) or name == member.name.casefold():
+            return member.key
+    return None
+
+
+def find_ties(members: dict[str, Member], socials: dict[str, dict[str, Any]]) -> list[Tie]:
+    """Ties each side named, plus the reciprocal of every one-sided tie."""
+    named: dict[tuple[str, str], Tie] = {}
+    for source, social in socials.items():
+        for relationship in social.get("relationships", []):
+            target = _match(relationship, members, source)
+            if target is not None and (source, target) not in named:
+                named[(source, target)] = Tie(source, target, relationship.get("relation", "other"),
+                                              str(relationship.get("since", "")))
+    ties = list(named.values())
+    for tie in list(ties):
+        if (tie.target, tie.source) not in named:
+            ties.append(Tie(tie.target, tie.source, RECIPROCAL.get(tie.relation, "other"),
+                            tie.since, reciprocated=True))
+    return ties
+
+
+def add_reciprocal_ties(card_paths: dict[str, Path], members: dict[str, Member],
+                        ties: list[Tie]) -> None:
+    """Write each added tie into the card of the side that had not named it."""
+    for tie in (t for t in ties if t.reciprocated):
+        path = card_paths[tie.source]
+        card = json.loads(path.read_text(encoding="utf-8"))
+        social = card["data"]["extensions"][PF_EXTENSION].get("social")
+        if social is None:
+            continue
+        other = members[tie.target]
+        social["relationships"].append({
+            "name": other.name, "handle": other.handle, "relation": tie.relation,
+            "description": f"named {tie.relation} by {other.name}", "since": tie.since,
+        })
+        atomic_write_json(path, card)
+
+
+def write_graph(out_dir: Path, members: dict[str, Member], ties: list[Tie]) -> Path:
+    """`social_graph.json` (nodes, edges) and `social_graph.graphml` in out_dir."""
+    graph = nx.DiGraph()
+    for member in members.values():
+        graph.add_node(member.key, **{k: v for k, v in asdict(member).items() if k != "key"})
+    for tie in ties:
+        graph.add_edge(tie.source, tie.target, relation=tie.relation, since=tie.since,
+                       reciprocated=tie.reciprocated)
+    path = out_dir / GRAPH_JSON
+    atomic_write_json(path, {
+        "nodes": [{"id": key, **data} for key, data in graph.nodes(data=True)],
+        "edges": [{"source": s, "target": t, **data} for s, t, data in graph.edges(data=True)],
+    })
+    buffer = io.BytesIO()
+    nx.write_graphml(graph, buffer)
+    atomic_write_bytes(out_dir / GRAPH_ML, buffer.getvalue())
+    return path
+
+
+class BatchLinker:
+    """Holds each persona's stage 4 until every stage 1 of the batch is done, then names peers."""
+
+    def __init__(self, expected: int) -> None:
+        self.members: dict[str, Member] = {}
+        self._pending = expected
+        self._all_cores = asyncio.Event()
+        if expected <= 0:
+            self._all_cores.set()
+
+    def core_finished(self, key: str, member: Member | None) -> None:
+        """Stage 1 of `key` ended (member None if it failed)."""
+        if member is not None:
+            self.members[key] = member
+        self._pending -= 1
+        if self._pending <= 0:
+            self._all_cores.set()
+
+    async def peers_text(self, key: str) -> str:
+        """Prompt lines naming this persona's plausible peers (after the whole batch's stage 1)."""
+        await self._all_cores.wait()
+        member = self.members.get(key)
+        if member is None:
+            return ""
+        return describe_peers(peers_for(member, list(self.members.values())))
+
+    def finish(self, out_dir: Path, card_paths: dict[str, Path]) -> Path | None:
+        """Make ties symmetric in the cards and write the graph files."""
+        socials = {}
+        for key, path in card_paths.items():
+            card = json.loads(path.read_text(encoding="utf-8"))
+            social = card["data"]["extensions"][PF_EXTENSION].get("social")
+            if social is not None and key in self.members:
+                socials[key] = social
+        members = {key: m for key, m in self.members.items() if key in card_paths}
+        ties = find_ties(members, socials)
+        add_reciprocal_ties(card_paths, members, ties)
+        return write_graph(out_dir, members, ties)
