@@ -206,12 +206,14 @@ CALENDAR_REPLY = {
             "title": "Test flight",
             "description": "first glider flight of winter",
             "kind": "project",
+            "with_handles": [],
         },
         {
             "day": 24,
             "title": "Christmas Eve",
             "description": "dinner with family",
             "kind": "holiday",
+            "with_handles": [],
         },
     ],
 }

@@ -12,7 +12,10 @@ import networkx as nx
 
 from conftest import server_settings
 from openai_server import Reply
+from persona_foundry.calendar import ensure_calendar
+from persona_foundry.llm.session import LLMSession
 from persona_foundry.pipeline import PersonaRunOptions, generate_personas
+from persona_foundry.profile import load_profile
 from persona_foundry.socialgraph import PEERS_PER_PERSONA, Member, find_ties, peers_for
 from stage_replies import SOCIAL, content_reply, schema_name
 
@@ -69,6 +72,20 @@ def test_batch_personas_get_peers_and_symmetric_ties(start_server, make_image,
 
     graphml = nx.read_graphml(tmp_path / "out" / "social_graph.graphml")
     assert set(graphml.nodes) == {"a", "b", "c"} and graphml.number_of_edges() == 2
+
+    # The calendar of a linked persona may put the people they know into its events.
+    async def plan() -> None:
+        session = LLMSession.open(server_settings(server), tmp_path / "out")
+        try:
+            card = tmp_path / "out" / "personas" / "b_persona.json"
+            await ensure_calendar(session, load_profile(card), "2026-12", tmp_path / "out")
+        finally:
+            await session.aclose()
+
+    asyncio.run(plan())
+    calendar_prompt = server.chat_requests("calendar")[0].text
+    target = next(n for n in graph_file["nodes"] if n["id"] == named["target"])
+    assert f"@{target['handle']}), mentor" in calendar_prompt
 
 
 def test_single_persona_or_no_link_batch_makes_no_graph(start_server, make_image,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar as gregorian
 import hashlib
+import json
 import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
@@ -21,6 +22,7 @@ from .errors import ConfigurationError, InputError
 from .files import atomic_write_json
 from .llm.session import LLMSession
 from .profile import PersonaProfile
+from .socialgraph import GRAPH_JSON
 from .stages.base import NSFW_RULES, Word, field_guide
 
 CALENDARS_DIR = "calendars"
@@ -40,6 +42,10 @@ class PlannedEvent(BaseModel):
     description: str = Field(max_length=160, description="what happens")
     kind: Literal["trip", "project", "milestone", "mood", "holiday", "social", "routine",
                   "other"] = Field(description="kind of event")
+    with_handles: list[Word] = Field(
+        default_factory=list, max_length=3,
+        description="handles of linked personas who share the event, or none",
+    )
 
     @field_validator("day", mode="after")
     @classmethod
@@ -180,8 +186,21 @@ def plan_slots(profile: PersonaProfile, month: str, events: list[CalendarEvent],
     return slots
 
 
+def linked_personas(out_dir: Path, persona: str) -> str:
+    """Prompt lines for the batch personas this one is tied to (from social_graph.json)."""
+    path = out_dir / GRAPH_JSON
+    try:
+        graph = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    nodes = {node["id"]: node for node in graph.get("nodes", [])}
+    lines = [f"- {nodes[e['target']]['name']} (@{nodes[e['target']]['handle']}), {e['relation']}"
+             for e in graph.get("edges", []) if e["source"] == persona and e["target"] in nodes]
+    return "\n".join(lines)
+
+
 def month_messages(profile: PersonaProfile, month: str, language: str,
-                   nsfw_level: str) -> list[dict[str, str]]:
+                   nsfw_level: str, linked: str = "") -> list[dict[str, str]]:
     """The month-plan prompt: persona first (stable), the month last."""
     year, number = parse_month(month)
     system = (
@@ -197,6 +216,9 @@ def month_messages(profile: PersonaProfile, month: str, language: str,
         f"({gregorian.monthrange(year, number)[1]} days). Include the holidays of where they "
         "live and a few personal events (trips, projects, moods)."
     )
+    if linked:
+        user += ("\n\n## People in their life who also post (an event or two may include "
+                 f"them: put their handles in with_handles)\n{linked}")
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -227,7 +249,10 @@ async def ensure_calendar(session: LLMSession, profile: PersonaProfile, month: s
         return read_calendar(path)
     year, number = parse_month(month)
     plan = (await session.call(
-        MonthPlan, month_messages(profile, month, language, nsfw_level), stage=STAGE_NAME,
+        MonthPlan,
+        month_messages(profile, month, language, nsfw_level,
+                       linked_personas(out_dir, profile.key)),
+        stage=STAGE_NAME,
         persona=profile.key, context={"days_in_month": gregorian.monthrange(year, number)[1]},
     )).output
     events = [
