@@ -31,6 +31,8 @@ from .completion import complete_cards
 from .diversity import diversity_report, folder_facts, read_facts
 from .errors import PersonaFoundryError
 from .files import atomic_write_bytes, check_writable_dir
+from .ledger import open_ledger
+from .ledger.db import LEDGER_FILENAME
 from .llm.model_store import assemble_default_model
 from .llm.session import LLMSession
 from .pipeline import PersonaRunOptions, generate_personas
@@ -44,10 +46,12 @@ from .report import (
     print_diversity,
     print_summary,
     print_tweet_summary,
+    print_usage,
 )
 from .settings import Settings
 from .stages.base import NsfwLevel
 from .tweets import TweetOptions, generate_tweets
+from .usage import usage_rows
 
 app = typer.Typer(
     help="Turn character images into complete AI social-media personas (Character Card V2).",
@@ -134,12 +138,13 @@ def persona(
     link_batch: Annotated[
         bool, typer.Option(help="Let a batch's personas know each other (2+ images).")
     ] = True,
+    budget: Annotated[float | None, typer.Option(help="Stop before spending this many $.")] = None,
 ) -> None:
     """Generate one Character Card V2 per image: out/personas/{image}_persona.json."""
     settings = _settings(
         max_concurrent=max_concurrent, llm_base_url=base_url, llm_model=model,
         llm_multimodal=multimodal, local_model_path=model_path,
-        lorebook_entries=lorebook_entries,
+        lorebook_entries=lorebook_entries, budget_usd=budget,
     )
     if persona_output is not None and len(images) > 1:
         console.print("[red bold]error:[/] --persona-output takes one image; use --out for many")
@@ -322,6 +327,7 @@ def tweets(
     language: Annotated[str, typer.Option(help="Language of the posts.")] = "English",
     nsfw_level: Annotated[NsfwChoice, typer.Option(help="Content level.")] = NsfwChoice.off,
     max_concurrent: Annotated[int | None, typer.Option(help="Calls in flight at once.")] = None,
+    budget: Annotated[float | None, typer.Option(help="Stop before spending this many $.")] = None,
 ) -> None:
     """Write posts for the next planned calendar slots of each persona."""
     options = TweetOptions(
@@ -332,7 +338,7 @@ def tweets(
         parse_month(options.month)
         with RichTweetProgress(console) as progress:
             summary = asyncio.run(_with_session(
-                _settings(max_concurrent=max_concurrent), out,
+                _settings(max_concurrent=max_concurrent, budget_usd=budget), out,
                 lambda session: generate_tweets(options, session, progress)))
     except PersonaFoundryError as exc:
         raise _fail(exc) from exc
@@ -366,6 +372,35 @@ def export_posts(
     else:
         atomic_write_bytes(output, text.encode("utf-8"))
         console.print(f"{len(posts)} posts → {escape(str(output))}")
+
+
+class UsageGroup(StrEnum):
+    """--by values of usage."""
+
+    persona = "persona"
+    stage = "stage"
+    model = "model"
+    day = "day"
+    run = "run"
+
+
+@app.command()
+def usage(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (its ledger).")] = Path(
+        "out"),
+    by: Annotated[UsageGroup, typer.Option(help="Group rows by.")] = UsageGroup.stage,
+) -> None:
+    """Tokens, calls, retries, failures, latency and cost recorded in the ledger."""
+    path = out / LEDGER_FILENAME
+    if not path.exists():
+        console.print(f"[red bold]error:[/] no ledger at {escape(str(path))}")
+        raise typer.Exit(EXIT_USAGE)
+    ledger = open_ledger(path)
+    try:
+        rows = usage_rows(ledger.db, by.value, _settings().price_table())
+    finally:
+        ledger.close()
+    print_usage(rows, by.value, Console())
 
 
 @app.command()

@@ -7,7 +7,9 @@
     ├── ModelSetupError           the embedded model cannot be found, assembled or loaded
     ├── SafetyError               a request the content rules refuse (minors and NSFW)
     └── LLMError                  a call to a language model failed
-        ├── EndpointError         fatal for the whole run: wrong key, unreachable endpoint
+        ├── RunStoppedError       no further call of this run may start
+        │   ├── EndpointError     wrong key, unreachable endpoint
+        │   └── BudgetExceededError  the next call would pass --budget
         ├── TransportError        a call that failed after its retries (429 storm, 5xx, timeouts)
         └── StructuredOutputError the reply never validated against the stage's model
 
@@ -53,8 +55,16 @@ class LLMError(PersonaFoundryError):
     """A language-model call failed."""
 
 
-class EndpointError(LLMError):
+class RunStoppedError(LLMError):
+    """Nothing more of this run may be called; what was done is kept, a rerun continues."""
+
+
+class EndpointError(RunStoppedError):
     """The endpoint cannot serve this run at all (wrong key, unreachable); stops the run."""
+
+
+class BudgetExceededError(RunStoppedError):
+    """Starting the next call could take the run past its budget."""
 
 
 class TransportError(LLMError):

@@ -16,7 +16,7 @@ from . import __version__
 from .cards import merge_card, previous_outputs
 from .cards.merge import PF_EXTENSION, CardMeta, overlay_existing
 from .cards.v2 import CharacterCardV2
-from .errors import EndpointError, PersonaFoundryError
+from .errors import PersonaFoundryError, RunStoppedError
 from .files import atomic_write_json, check_writable_dir, persona_key, safe_slug, unique_path
 from .llm import ChatBackend
 from .llm.session import LLMSession, endpoint_error_message
@@ -107,6 +107,7 @@ class RunSummary:
     wall_s: float
     backend: str
     fatal_error: str | None = None
+    cost_usd: float = 0.0
 
     @property
     def succeeded(self) -> int:
@@ -121,7 +122,7 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         """0: all complete; 1: some persona failed or is incomplete; 2: nothing could run."""
-        if self.fatal_error or (not any(o.card_path for o in self.outcomes) and self.failed):
+        if not any(o.card_path for o in self.outcomes) and (self.failed or self.fatal_error):
             return 2
         return 1 if self.failed else 0
 
@@ -401,7 +402,7 @@ async def generate_personas(
         if run.linker is not None:
             written = {persona_key(o.card_path): o.card_path for o in outcomes if o.card_path}
             run.linker.finish(out_dir, written)
-    except EndpointError as exc:
+    except RunStoppedError as exc:
         fatal = str(exc)
     except ExceptionGroup as group:
         fatal = endpoint_error_message(group)
@@ -411,5 +412,6 @@ async def generate_personas(
         done = {o.image for o in outcomes}
         outcomes += [PersonaOutcome(p.source.path, "failed", error=fatal)
                      for p in prepared if p.source.path not in done]
-    return RunSummary(outcomes, time.perf_counter() - started, session.backend.name, fatal)
+    return RunSummary(outcomes, time.perf_counter() - started, session.backend.name, fatal,
+                      session.pool.budget.spent_usd)
 

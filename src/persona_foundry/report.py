@@ -12,6 +12,7 @@ from .diversity import DiversityReport
 from .pipeline import PersonaOutcome, RunSummary
 from .stages.base import StageResult
 from .tweets import TweetRunSummary
+from .usage import UsageRow
 
 REASON_CHARS = 60
 STATUS_STYLE = {"ok": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
@@ -108,7 +109,8 @@ def print_summary(summary: RunSummary, console: Console) -> None:
         f"succeeded {summary.succeeded}, failed {summary.failed}, "
         f"skipped {sum(1 for o in summary.outcomes if o.status == 'skipped')}; "
         f"wall time {summary.wall_s:.1f}s, average {average:.1f}s per persona; "
-        f"tokens {tokens_in} in / {tokens_out} out; backend {escape(summary.backend)}"
+        f"tokens {tokens_in} in / {tokens_out} out; cost ${summary.cost_usd:.4f}; "
+        f"backend {escape(summary.backend)}"
     )
     if summary.fatal_error:
         console.print(f"[red bold]error:[/] {escape(summary.fatal_error)}")
@@ -170,7 +172,8 @@ def print_tweet_summary(summary: TweetRunSummary, console: Console) -> None:
         f"posts {made}, regenerated {sum(p.regenerated for p in summary.personas)}, "
         f"failed {sum(p.failed for p in summary.personas)}, duplicates caught "
         f"{sum(p.duplicates for p in summary.personas)}; tokens {tokens_in} in / {tokens_out} "
-        f"out{per_post}; wall time {summary.wall_s:.1f}s, {rate:.2f} posts/s"
+        f"out{per_post}; cost ${summary.cost_usd:.4f}; wall time {summary.wall_s:.1f}s, "
+        f"{rate:.2f} posts/s"
     )
     if summary.fatal_error:
         console.print(f"[red bold]error:[/] {escape(summary.fatal_error)}")
@@ -211,3 +214,19 @@ def print_diversity(report: DiversityReport, console: Console) -> None:
         console.print(f"  {similarity:.2f}  {escape(left)} ~ {escape(right)}")
     verdict = "[green]meets targets" if report.meets_targets else "[yellow]misses targets"
     console.print(verdict)
+
+
+def print_usage(rows: list[UsageRow], by: str, console: Console) -> None:
+    """The usage table with a total line."""
+    table = Table(title=f"Usage by {by}")
+    for column in (by, "calls", "retries", "failed", "invalid", "prompt", "cached", "completion",
+                   "p50 ms", "p95 ms", "cost $"):
+        table.add_column(column, justify="left" if column == by else "right")
+    for row in rows:
+        table.add_row(escape(row.key), str(row.calls), str(row.retries), str(row.failures),
+                      str(row.invalid), str(row.prompt_tokens), str(row.cached_tokens),
+                      str(row.completion_tokens), f"{row.latency_percentile(50):.0f}",
+                      f"{row.latency_percentile(95):.0f}", f"{row.cost_usd:.4f}")
+    console.print(table)
+    console.print(f"total: {sum(r.calls for r in rows)} calls, "
+                  f"${sum(r.cost_usd for r in rows):.4f}")

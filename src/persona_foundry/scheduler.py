@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from .errors import EndpointError, LLMError
+from .errors import LLMError, RunStoppedError
 from .llm.structured import StructuredResult
 from .stages import critical_path_s
 from .stages.base import PersonaInput, Stage, StageContext, StageResult
@@ -47,7 +47,7 @@ class Scheduler:
         self._clock_origin = time.monotonic()
 
     async def run_persona(self, job: PersonaJob) -> dict[str, StageResult]:
-        """Run all stages of one persona; only an EndpointError escapes (it ends the run)."""
+        """Run all stages of one persona; only a RunStoppedError escapes (it ends the run)."""
         futures: dict[str, asyncio.Future[StageResult]] = {
             stage.name: asyncio.get_running_loop().create_future() for stage in self.stages
         }
@@ -77,7 +77,7 @@ class Scheduler:
         self._on_event("start", persona_key, None)
         try:
             done = await self._run_stage(stage, ctx, persona_key, self._priority[stage.name])
-        except EndpointError:
+        except RunStoppedError:
             raise
         except LLMError as exc:
             return StageResult(

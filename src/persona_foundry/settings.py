@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .costs import DEFAULT_PRICES, ModelPrice
+
 DEFAULT_MAX_CONCURRENT = 20
 
 
@@ -51,6 +53,15 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=_default_cache_dir)
 
     lorebook_entries: int = Field(default=6, ge=1, le=20)
+
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="Extra or overriding prices, $ per million tokens."
+    )
+    budget_usd: float | None = Field(default=None, gt=0, description="Stop new calls past it.")
+
+    def price_table(self) -> dict[str, ModelPrice]:
+        """The default prices with the configured ones on top."""
+        return {**DEFAULT_PRICES, **self.prices}
 
     @property
     def uses_embedded_model(self) -> bool:

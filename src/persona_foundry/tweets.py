@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from .calendar import Calendar, Slot, calendar_path, ensure_calendar, update_calendar
-from .errors import EndpointError, LLMError, PersonaFoundryError
+from .errors import LLMError, PersonaFoundryError, RunStoppedError
 from .files import atomic_write_json
 from .ledger.calls import TweetRecordRow
 from .llm.session import LLMSession
@@ -99,6 +99,7 @@ class TweetRunSummary:
     personas: list[PersonaTweets]
     wall_s: float
     fatal_error: str | None = None
+    cost_usd: float = 0.0
 
     @property
     def made(self) -> int:
@@ -254,7 +255,7 @@ class _PersonaTweeter:
                 stage=STAGE_NAME, persona=self.profile.key, context={"slot_ids": ids},
                 adjust_schema=_restrict_batch(ids),
             )
-        except EndpointError:
+        except RunStoppedError:
             raise
         except LLMError as exc:
             return batch, str(exc), (0, 0)
@@ -340,7 +341,7 @@ async def _tweets_for(session: LLMSession, card: Path, options: TweetOptions,
         result.persona = profile.name
         calendar = await ensure_calendar(session, profile, options.month, options.out_dir,
                                          language=options.language, nsfw_level=options.nsfw_level)
-    except EndpointError:
+    except RunStoppedError:
         raise
     except PersonaFoundryError as exc:
         result.error = str(exc)
@@ -369,8 +370,10 @@ async def generate_tweets(options: TweetOptions, session: LLMSession,
         await session.check()
         results = await asyncio.gather(*[_tweets_for(session, card, options, progress)
                                          for card in options.cards])
-    except EndpointError as exc:
-        return TweetRunSummary([], time.perf_counter() - started, str(exc))
-    return TweetRunSummary(list(results), time.perf_counter() - started)
+    except RunStoppedError as exc:
+        return TweetRunSummary([], time.perf_counter() - started, str(exc),
+                               session.pool.budget.spent_usd)
+    return TweetRunSummary(list(results), time.perf_counter() - started,
+                           cost_usd=session.pool.budget.spent_usd)
 
 

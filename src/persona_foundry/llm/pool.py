@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import json
 import logging
 from dataclasses import dataclass, field
 
+from ..costs import BudgetGuard
 from ..errors import EndpointError, TransportError
 from .client import BackendError, ChatBackend, ChatRequest, Completion
 from .retry import is_fatal, retry_delay, should_retry
@@ -70,7 +72,7 @@ class LLMPool:
 
     def __init__(
         self, backend: ChatBackend, *, max_concurrent: int, max_attempts: int,
-        retry_delay_scale: float = 1.0,
+        retry_delay_scale: float = 1.0, budget: BudgetGuard | None = None,
     ) -> None:
         self.backend = backend
         parallel = max_concurrent
@@ -81,6 +83,7 @@ class LLMPool:
         self.stats = PoolStats()
         self._retry_delay_scale = retry_delay_scale
         self._fatal: EndpointError | None = None
+        self.budget = budget or BudgetGuard(None, {})
 
     @property
     def in_flight(self) -> int:
@@ -93,14 +96,18 @@ class LLMPool:
 
     async def complete(self, request: ChatRequest, *, priority: float = 0.0) -> Completion:
         """Send request under the shared limit, retrying transport failures per llm/retry.py."""
+        prompt_chars = len(json.dumps(request.messages))
         for attempt in range(1, self.max_attempts + 1):
             self._raise_if_fatal()
             await self.limiter.acquire(priority)
+            reserved = 0.0
             try:
                 self._raise_if_fatal()
+                reserved = self.budget.reserve(request.model, prompt_chars, request.max_tokens)
                 self.stats.calls += 1
                 completion = await self.backend.complete(request)
             except BackendError as failure:
+                self.budget.settle(reserved, request.model, 0, 0, 0)
                 self._note_failure(failure)
                 if not should_retry(failure) or attempt == self.max_attempts:
                     if failure.kind == "connection":
@@ -114,6 +121,8 @@ class LLMPool:
                 self.stats.retries += 1
                 log.info("retrying %s in %.2fs after %s", request.schema_name, delay, failure)
             else:
+                self.budget.settle(reserved, completion.model, completion.prompt_tokens,
+                                   completion.cached_tokens, completion.completion_tokens)
                 completion.attempts = attempt
                 self.stats.prompt_tokens += completion.prompt_tokens
                 self.stats.completion_tokens += completion.completion_tokens

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ..errors import EndpointError
+from ..costs import BudgetGuard
+from ..errors import RunStoppedError
 from ..ledger import Ledger, open_ledger
 from ..ledger.db import LEDGER_FILENAME
 from ..settings import Settings
@@ -37,7 +38,8 @@ class LLMSession:
         self.ledger = ledger
         self.run_id = uuid.uuid4().hex[:12]
         self.pool = LLMPool(
-            backend, max_concurrent=settings.max_concurrent, max_attempts=settings.max_attempts
+            backend, max_concurrent=settings.max_concurrent, max_attempts=settings.max_attempts,
+            budget=BudgetGuard(settings.budget_usd, settings.price_table()),
         )
 
     @classmethod
@@ -87,8 +89,8 @@ class LLMSession:
 
 
 def endpoint_error_message(group: BaseExceptionGroup[Exception]) -> str:
-    """The message of the EndpointError that ended a run; re-raise anything else."""
-    matched, rest = group.split(EndpointError)
+    """The message of the RunStoppedError that ended a run; re-raise anything else."""
+    matched, rest = group.split(RunStoppedError)
     if rest is not None or matched is None:
         raise group
     first: BaseException = matched
