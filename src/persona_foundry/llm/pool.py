@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 from ..costs import BudgetGuard
 from ..errors import EndpointError, TransportError
+from .adaptive import AdaptiveWindow
 from .client import BackendError, ChatBackend, ChatRequest, Completion
-from .retry import is_fatal, retry_delay, should_retry
+from .retry import is_fatal, retry_delay, server_retry_after_s, should_retry
 
 log = logging.getLogger(__name__)
+RATE_LIMITED = 429
 
 
 class PriorityLimiter:
@@ -45,8 +47,25 @@ class PriorityLimiter:
                 self.release()  # the slot was handed over just as we were cancelled
             raise
 
+    def set_limit(self, limit: int) -> None:
+        """Change the limit; a higher one admits waiters now, a lower one as calls end."""
+        self.limit = limit
+        while self.in_use < self.limit and self._hand_over():
+            self.in_use += 1
+
+    def _hand_over(self) -> bool:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)
+                return True
+        return False
+
     def release(self) -> None:
-        """Hand the slot to the best waiter, or free it."""
+        """Hand the slot to the best waiter, or free it (or retire it, above a lowered limit)."""
+        if self.in_use > self.limit:
+            self.in_use -= 1
+            return
         while self._waiters:
             _, _, future = heapq.heappop(self._waiters)
             if not future.done():
@@ -84,6 +103,22 @@ class LLMPool:
         self._retry_delay_scale = retry_delay_scale
         self._fatal: EndpointError | None = None
         self.budget = budget or BudgetGuard(None, {})
+        # Only a remote endpoint has a speed to find; the local model has one stream anyway.
+        self.window = AdaptiveWindow(parallel) if backend.max_parallel is None else None
+
+    async def _wait_out_pause(self) -> None:
+        # A loop, not one sleep: another 429 may extend the pause while we wait.
+        while self.window is not None and (pause := self.window.pause_left_s()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(pause)
+
+    def _adapt(self, completion: Completion | None, failure: BackendError | None) -> None:
+        if self.window is None:
+            return
+        if failure is not None and failure.status_code == RATE_LIMITED:
+            self.window.on_rate_limited(server_retry_after_s(failure.headers))
+        elif completion is not None:
+            self.window.on_success(completion.latency_s, completion.completion_tokens)
+        self.limiter.set_limit(self.window.limit)
 
     @property
     def in_flight(self) -> int:
@@ -99,6 +134,7 @@ class LLMPool:
         prompt_chars = len(json.dumps(request.messages))
         for attempt in range(1, self.max_attempts + 1):
             self._raise_if_fatal()
+            await self._wait_out_pause()
             await self.limiter.acquire(priority)
             reserved = 0.0
             try:
@@ -108,6 +144,7 @@ class LLMPool:
                 completion = await self.backend.complete(request)
             except BackendError as failure:
                 self.budget.settle(reserved, request.model, 0, 0, 0)
+                self._adapt(None, failure)
                 self._note_failure(failure)
                 if not should_retry(failure) or attempt == self.max_attempts:
                     if failure.kind == "connection":
@@ -123,6 +160,7 @@ class LLMPool:
             else:
                 self.budget.settle(reserved, completion.model, completion.prompt_tokens,
                                    completion.cached_tokens, completion.completion_tokens)
+                self._adapt(completion, None)
                 completion.attempts = attempt
                 self.stats.prompt_tokens += completion.prompt_tokens
                 self.stats.completion_tokens += completion.completion_tokens
