@@ -52,6 +52,12 @@ class SeenRequest:
 Responder = Callable[[dict[str, Any]], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) makes bursts of new connections wait for SYN retries
+    # (a second or more each): a test artefact that would look like client slowness.
+    request_queue_size = 1024
+
+
 class FakeOpenAIServer:
     """Start with `start()`; `base_url` ends in /v1 as the SDK expects."""
 
@@ -64,7 +70,7 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 

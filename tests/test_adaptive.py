@@ -39,19 +39,23 @@ def test_window_grows_back_additively_to_the_maximum() -> None:
     window.on_rate_limited(None)
     assert window.limit == 4
     for _ in range(5):  # about one window of successes: one more call
-        window.on_success(1.0, 100)
+        window.on_success(1.0)
     assert window.limit == 5
     for _ in range(200):
-        window.on_success(1.0, 100)
+        window.on_success(1.0)
     assert window.limit == 8
 
 
 def test_latency_climb_shrinks_the_window() -> None:
     window = AdaptiveWindow(10, Clock())
-    window.on_success(1.0, 80)  # floor: 1 s for 100 token-equivalents
-    window.on_success(2.5, 80)  # 2.5× slower per token: the server is queueing
+    window.on_success(1.0, "core")  # the best a core call takes
+    window.on_success(0.3, "visual")  # another kind: compared only with itself
+    window.on_success(2.5, "core")  # one slow call is noise
+    window.on_success(2.5, "core")
+    assert window.limit == 10
+    window.on_success(2.6, "core")  # three in a row: the server is queueing
     assert window.limit == 8
-    window.on_success(1.1, 80)  # normal again: grows
+    window.on_success(1.1, "core")  # normal again: grows
     assert window.value > 8
 
 

@@ -139,12 +139,14 @@ def persona(
         bool, typer.Option(help="Let a batch's personas know each other (2+ images).")
     ] = True,
     budget: Annotated[float | None, typer.Option(help="Stop before spending this many $.")] = None,
+    rpm: Annotated[float | None, typer.Option(help="Requests per minute allowed.")] = None,
+    tpm: Annotated[float | None, typer.Option(help="Tokens per minute allowed.")] = None,
 ) -> None:
     """Generate one Character Card V2 per image: out/personas/{image}_persona.json."""
     settings = _settings(
         max_concurrent=max_concurrent, llm_base_url=base_url, llm_model=model,
         llm_multimodal=multimodal, local_model_path=model_path,
-        lorebook_entries=lorebook_entries, budget_usd=budget,
+        lorebook_entries=lorebook_entries, budget_usd=budget, rpm=rpm, tpm=tpm,
     )
     if persona_output is not None and len(images) > 1:
         console.print("[red bold]error:[/] --persona-output takes one image; use --out for many")
@@ -328,6 +330,8 @@ def tweets(
     nsfw_level: Annotated[NsfwChoice, typer.Option(help="Content level.")] = NsfwChoice.off,
     max_concurrent: Annotated[int | None, typer.Option(help="Calls in flight at once.")] = None,
     budget: Annotated[float | None, typer.Option(help="Stop before spending this many $.")] = None,
+    rpm: Annotated[float | None, typer.Option(help="Requests per minute allowed.")] = None,
+    tpm: Annotated[float | None, typer.Option(help="Tokens per minute allowed.")] = None,
 ) -> None:
     """Write posts for the next planned calendar slots of each persona."""
     options = TweetOptions(
@@ -338,7 +342,8 @@ def tweets(
         parse_month(options.month)
         with RichTweetProgress(console) as progress:
             summary = asyncio.run(_with_session(
-                _settings(max_concurrent=max_concurrent, budget_usd=budget), out,
+                _settings(max_concurrent=max_concurrent, budget_usd=budget, rpm=rpm, tpm=tpm),
+                out,
                 lambda session: generate_tweets(options, session, progress)))
     except PersonaFoundryError as exc:
         raise _fail(exc) from exc

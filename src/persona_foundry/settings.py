@@ -39,6 +39,8 @@ class Settings(BaseSettings):
         default_factory=dict, description='Per-stage model overrides, e.g. {"core": "gpt-4o"}.'
     )
     max_concurrent: int = Field(default=DEFAULT_MAX_CONCURRENT, ge=1, le=1000)
+    rpm: float | None = Field(default=None, gt=0, description="Requests per minute allowed.")
+    tpm: float | None = Field(default=None, gt=0, description="Tokens per minute allowed.")
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20, description="Transport attempts per call.")
     max_reasks: int = Field(default=2, ge=0, le=5, description="Re-asks after invalid replies.")

@@ -1,9 +1,10 @@
 """Adaptive concurrency: find the speed an endpoint can take, below MAX_CONCURRENT.
 
 AIMD, as TCP does it: the window starts at MAX_CONCURRENT (most endpoints take it), halves on a
-429, shrinks by a fifth when latency per output token climbs past twice its best (a self-hosted
-server that queues instead of saying 429), and after either grows by one call per window of
-successes back towards the maximum. A 429 also pauses the whole endpoint until its Retry-After.
+429, shrinks by a fifth when calls of one kind (a stage, posts…) keep taking more than twice
+their best latency (a self-hosted server that queues instead of saying 429), and after either
+grows by one call per window of successes back towards the maximum. A 429 also pauses the
+whole endpoint until its Retry-After.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-LATENCY_CLIMB = 2.0  # latency per token this many times its floor means the server is queueing
+LATENCY_CLIMB = 2.0  # latency this many times its kind's best means the server is queueing
+CLIMB_STREAK = 3  # …for this many calls of that kind in a row (one slow call is noise)
 LATENCY_BACKOFF = 0.8
 RATE_LIMIT_BACKOFF = 0.5
 MIN_WINDOW = 1.0
-# A call's own output tokens explain its latency; this many tokens stand for its fixed costs.
-FIXED_COST_TOKENS = 20
 
 
 class AdaptiveWindow:
@@ -26,7 +26,10 @@ class AdaptiveWindow:
         self.maximum = float(maximum)
         self.value = float(maximum)
         self._clock = clock
-        self._floor_s_per_token: float | None = None
+        # The best latency seen for each kind of call: kinds differ in size, so each is
+        # compared with itself.
+        self._floors: dict[str, float] = {}
+        self._streaks: dict[str, int] = {}
         self._calls_since_backoff = maximum  # the first trouble backs off at once
         self.paused_until = 0.0
 
@@ -43,13 +46,15 @@ class AdaptiveWindow:
         self.value = max(MIN_WINDOW, self.value * factor)
         self._calls_since_backoff = 0
 
-    def on_success(self, latency_s: float, completion_tokens: int) -> None:
-        """A call succeeded: grow, unless its latency says the server is queueing."""
+    def on_success(self, latency_s: float, kind: str = "") -> None:
+        """A call succeeded: grow, unless its kind keeps running slow (the server is queueing)."""
         self._calls_since_backoff += 1
-        per_token = latency_s / (completion_tokens + FIXED_COST_TOKENS)
-        floor = self._floor_s_per_token
-        self._floor_s_per_token = per_token if floor is None else min(floor, per_token)
-        if floor is not None and per_token > LATENCY_CLIMB * floor:
+        floor = self._floors.get(kind)
+        self._floors[kind] = latency_s if floor is None else min(floor, latency_s)
+        slow = floor is not None and latency_s > LATENCY_CLIMB * floor
+        self._streaks[kind] = self._streaks.get(kind, 0) + 1 if slow else 0
+        if self._streaks[kind] >= CLIMB_STREAK:
+            self._streaks[kind] = 0
             self._backoff(LATENCY_BACKOFF)
             return
         self.value = min(self.maximum, self.value + 1.0 / self.value)

@@ -68,6 +68,7 @@ class Completion:
     latency_s: float = 0.0
     attempts: int = 1
     finish_reason: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,7 +145,9 @@ class OpenAIBackend:
             arguments["seed"] = request.seed
         started = time.perf_counter()
         try:
-            response: ChatCompletion = await self._client.chat.completions.create(**arguments)
+            # The raw response, for its x-ratelimit-* headers.
+            raw = await self._client.chat.completions.with_raw_response.create(**arguments)
+            response: ChatCompletion = raw.parse()
         except openai.APIError as exc:
             raise _failure_from(exc) from exc
         choice = response.choices[0] if response.choices else None
@@ -160,6 +163,7 @@ class OpenAIBackend:
             cached_tokens=cached,
             latency_s=time.perf_counter() - started,
             finish_reason=choice.finish_reason if choice else None,
+            headers={key.lower(): value for key, value in raw.headers.items()},
         )
 
     async def check(self) -> None:

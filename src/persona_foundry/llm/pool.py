@@ -9,10 +9,11 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from ..costs import BudgetGuard
+from ..costs import CHARS_PER_TOKEN_ESTIMATE, BudgetGuard
 from ..errors import EndpointError, TransportError
 from .adaptive import AdaptiveWindow
 from .client import BackendError, ChatBackend, ChatRequest, Completion
+from .ratelimit import RateLimiter
 from .retry import is_fatal, retry_delay, server_retry_after_s, should_retry
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class LLMPool:
     def __init__(
         self, backend: ChatBackend, *, max_concurrent: int, max_attempts: int,
         retry_delay_scale: float = 1.0, budget: BudgetGuard | None = None,
+        rpm: float | None = None, tpm: float | None = None,
     ) -> None:
         self.backend = backend
         parallel = max_concurrent
@@ -105,19 +107,28 @@ class LLMPool:
         self.budget = budget or BudgetGuard(None, {})
         # Only a remote endpoint has a speed to find; the local model has one stream anyway.
         self.window = AdaptiveWindow(parallel) if backend.max_parallel is None else None
+        self._rpm, self._tpm = rpm, tpm
+        self._rate_limiters: dict[str, RateLimiter] = {}
+
+    def rate_limiter(self, model: str) -> RateLimiter:
+        """The buckets of this endpoint and model."""
+        if model not in self._rate_limiters:
+            self._rate_limiters[model] = RateLimiter(self._rpm, self._tpm)
+        return self._rate_limiters[model]
 
     async def _wait_out_pause(self) -> None:
         # A loop, not one sleep: another 429 may extend the pause while we wait.
         while self.window is not None and (pause := self.window.pause_left_s()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(pause)
 
-    def _adapt(self, completion: Completion | None, failure: BackendError | None) -> None:
+    def _adapt(self, completion: Completion | None, failure: BackendError | None,
+               kind: str = "") -> None:
         if self.window is None:
             return
         if failure is not None and failure.status_code == RATE_LIMITED:
             self.window.on_rate_limited(server_retry_after_s(failure.headers))
         elif completion is not None:
-            self.window.on_success(completion.latency_s, completion.completion_tokens)
+            self.window.on_success(completion.latency_s, kind)
         self.limiter.set_limit(self.window.limit)
 
     @property
@@ -132,9 +143,12 @@ class LLMPool:
     async def complete(self, request: ChatRequest, *, priority: float = 0.0) -> Completion:
         """Send request under the shared limit, retrying transport failures per llm/retry.py."""
         prompt_chars = len(json.dumps(request.messages))
+        estimated_tokens = prompt_chars / CHARS_PER_TOKEN_ESTIMATE + request.max_tokens
+        buckets = self.rate_limiter(request.model)
         for attempt in range(1, self.max_attempts + 1):
             self._raise_if_fatal()
             await self._wait_out_pause()
+            await buckets.acquire(estimated_tokens)
             await self.limiter.acquire(priority)
             reserved = 0.0
             try:
@@ -160,7 +174,10 @@ class LLMPool:
             else:
                 self.budget.settle(reserved, completion.model, completion.prompt_tokens,
                                    completion.cached_tokens, completion.completion_tokens)
-                self._adapt(completion, None)
+                self._adapt(completion, None, request.schema_name)
+                buckets.observe(completion.headers)
+                buckets.refund(estimated_tokens - completion.prompt_tokens
+                               - completion.completion_tokens)
                 completion.attempts = attempt
                 self.stats.prompt_tokens += completion.prompt_tokens
                 self.stats.completion_tokens += completion.completion_tokens

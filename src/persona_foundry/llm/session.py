@@ -40,6 +40,7 @@ class LLMSession:
         self.pool = LLMPool(
             backend, max_concurrent=settings.max_concurrent, max_attempts=settings.max_attempts,
             budget=BudgetGuard(settings.budget_usd, settings.price_table()),
+            rpm=settings.rpm, tpm=settings.tpm,
         )
 
     @classmethod
