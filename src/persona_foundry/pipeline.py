@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,8 +131,8 @@ class RunSummary:
 class RunProgress(Protocol):
     """What the pipeline tells a progress display."""
 
-    def started(self, total: int, backend: str) -> None:
-        """The run begins with `total` personas."""
+    def started(self, total: int, backend: str, window: Callable[[], int | None]) -> None:
+        """The run begins with `total` personas; `window` tells the current concurrency."""
 
     def stage_event(self, kind: str, persona: str, result: StageResult | None) -> None:
         """A stage started, or ended as ok/failed/skipped."""
@@ -393,7 +394,7 @@ async def generate_personas(
     if options.link_batch and len(prepared) >= MIN_LINKED_BATCH:
         run.linker = BatchLinker(expected=len(prepared))
     if progress:
-        progress.started(len(prepared), session.backend.name)
+        progress.started(len(prepared), session.backend.name, session.window_limit)
     fatal: str | None = None
     try:
         await session.check()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,6 +33,7 @@ class RichRunProgress:
         self._task = self._progress.add_task("personas", total=0, detail="")
         self._in_flight = 0
         self._failed = 0
+        self._window: Callable[[], int | None] = lambda: None
 
     def __enter__(self) -> RichRunProgress:
         self._progress.start()
@@ -39,8 +42,9 @@ class RichRunProgress:
     def __exit__(self, *exc_info: object) -> None:
         self._progress.stop()
 
-    def started(self, total: int, backend: str) -> None:
-        """Set the bar's total and name the backend."""
+    def started(self, total: int, backend: str, window: Callable[[], int | None]) -> None:
+        """Set the bar's total, name the backend, follow the concurrency window."""
+        self._window = window
         self.console.log(f"{total} persona(s) on {escape(backend)}")
         self._progress.update(self._task, total=total)
         self._refresh()
@@ -69,8 +73,11 @@ class RichRunProgress:
         self._refresh()
 
     def _refresh(self) -> None:
+        window = self._window()
+        shown = f" · window {window}" if window is not None else ""
         self._progress.update(
-            self._task, detail=f"failed {self._failed} · stages in flight {self._in_flight}"
+            self._task,
+            detail=f"failed {self._failed} · stages in flight {self._in_flight}{shown}",
         )
 
 
@@ -122,10 +129,12 @@ class RichTweetProgress:
 
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
-            TextColumn("[bold]posts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("[bold]posts"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
             console=console,
         )
-        self._task = self._progress.add_task("posts", total=0)
+        self._task = self._progress.add_task("posts", total=0, detail="")
+        self._window: Callable[[], int | None] = lambda: None
 
     def __enter__(self) -> RichTweetProgress:
         self._progress.start()
@@ -141,7 +150,13 @@ class RichTweetProgress:
 
     def advance(self, slots: int) -> None:
         """Slots finished."""
-        self._progress.advance(self._task, slots)
+        window = self._window()
+        self._progress.update(self._task, advance=slots,
+                              detail=f"window {window}" if window is not None else "")
+
+    def watch(self, window: Callable[[], int | None]) -> None:
+        """Follow the concurrency window."""
+        self._window = window
 
 
 def print_tweet_summary(summary: TweetRunSummary, console: Console) -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,9 @@ STAGE_NAME = "tweets"
 DEFAULT_SLOTS_PER_CALL = 8
 MAX_TWEET_ATTEMPTS = 3
 MAX_TEXT_CHARS = 500
+# Saving rewrites the whole file and the calendar: at most this often (and at the end). A crash
+# in between loses no money: the calls are in the ledger's cache and a rerun redoes them free.
+PERSIST_INTERVAL_S = 2.0
 
 
 class TweetDraft(BaseModel):
@@ -122,6 +126,9 @@ class TweetProgress(Protocol):
 
     def advance(self, slots: int) -> None:
         """Slots finished (drafted or failed)."""
+
+    def watch(self, window: Callable[[], int | None]) -> None:
+        """Where to read the current concurrency window."""
 
 
 def claim_tweet_file(folder: Path, persona: str) -> Path:
@@ -217,6 +224,7 @@ class _PersonaTweeter:
         self.feedback: dict[str, str] = {}
         self.calendar_file = calendar_path(options.out_dir, profile.key, options.month)
         self.tweet_file = claim_tweet_file(options.out_dir / TWEETS_DIR, profile.key)
+        self._persisted_at = 0.0
         result.tweet_file = self.tweet_file
 
     def remember_earlier_posts(self) -> None:
@@ -242,8 +250,10 @@ class _PersonaTweeter:
             for finished in asyncio.as_completed([self._call(batch) for batch in batches]):
                 batch, reply, tokens = await finished
                 retry += self._judge(batch, reply, tokens)
-                self._persist()
+                if time.monotonic() - self._persisted_at >= PERSIST_INTERVAL_S:
+                    self._persist()
             pending = retry
+        self._persist()
 
     async def _call(self, batch: list[Slot]) -> tuple[list[Slot], TweetBatch | str, tuple[int,
                                                                                            int]]:
@@ -313,6 +323,7 @@ class _PersonaTweeter:
 
     def _persist(self) -> None:
         """Rewrite this run's tweet file and mark its slots in the calendar (locked)."""
+        self._persisted_at = time.monotonic()
         atomic_write_json(self.tweet_file, {
             "persona": self.profile.name, "persona_key": self.profile.key,
             "handle": self.profile.handle, "month": self.options.month,
@@ -366,6 +377,8 @@ async def generate_tweets(options: TweetOptions, session: LLMSession,
                           progress: TweetProgress | None = None) -> TweetRunSummary:
     """Posts for every card under one session (one limit across all personas)."""
     started = time.perf_counter()
+    if progress:
+        progress.watch(session.window_limit)
     try:
         await session.check()
         results = await asyncio.gather(*[_tweets_for(session, card, options, progress)

@@ -50,6 +50,10 @@ class LLMSession:
         return cls(settings, backend or build_backend(settings), open_ledger(out_dir /
                                                                             LEDGER_FILENAME))
 
+    def window_limit(self) -> int | None:
+        """Calls the adaptive window lets into flight now (None for the embedded model)."""
+        return self.pool.window.limit if self.pool.window else None
+
     async def check(self) -> None:
         """Fail fast (EndpointError) if the backend cannot serve this run at all."""
         await self.pool.check()
