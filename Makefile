@@ -37,3 +37,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/persona_dag.py
 	$(BIN)/python bench/local_backend.py
 	$(BIN)/python bench/tweets.py
+	$(BIN)/python bench/throughput.py --skip-local

@@ -1,0 +1,152 @@
+"""A simulated OpenAI-compatible server for benchmarks (asyncio, its own process).
+
+    python bench/simserver.py '{"capacity": 20, "ttft_s": 0.05, "tokens_per_s": 400}'
+
+Prints its base URL, then serves until killed. Latency model: time to first token plus output
+tokens ÷ tokens per second, or a fixed per-stage time (`stage_seconds`); `capacity` requests are
+served at once and the rest queue; `rpm`/`tpm` are enforced with buckets holding 10 s of
+allowance, answering 429 with Retry-After and sending x-ratelimit-* headers; `fault_rate` of
+calls fail with 500. GET /stats returns counters (served, 429s, 5xx, busy seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from persona_foundry.llm.ratelimit import TokenBucket
+from stage_replies import content_reply
+
+CHARS_PER_TOKEN = 4
+
+
+class SimServer:
+    """The simulated endpoint's state."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.capacity = asyncio.Semaphore(int(config.get("capacity", 20)))
+        self.requests = TokenBucket(config["rpm"]) if config.get("rpm") else None
+        self.tokens = TokenBucket(config["tpm"]) if config.get("tpm") else None
+        self.stats = {"served": 0, "rate_limited": 0, "faults": 0, "busy_s": 0.0,
+                      "prompt_tokens": 0, "completion_tokens": 0}
+        self.random = random.Random(config.get("seed", 1))
+        self.posts_per_day = config.get("posts_per_day")
+
+    def _limit_headers(self) -> dict[str, str]:
+        headers = {}
+        for kind, bucket in (("requests", self.requests), ("tokens", self.tokens)):
+            if bucket is not None:
+                headers[f"x-ratelimit-limit-{kind}"] = str(int(bucket.per_minute))
+                headers[f"x-ratelimit-remaining-{kind}"] = str(max(0, int(bucket.level)))
+                headers[f"x-ratelimit-reset-{kind}"] = f"{bucket.wait_s(bucket.capacity):.1f}s"
+        return headers
+
+    def _admit(self, prompt_tokens: int) -> float:
+        """0 if the call is within the limits (and takes its share), else seconds to wait."""
+        wait = max(self.requests.wait_s(1) if self.requests else 0.0,
+                   self.tokens.wait_s(prompt_tokens) if self.tokens else 0.0)
+        if wait > 0:
+            return wait
+        if self.requests:
+            self.requests.take(1)
+        if self.tokens:
+            self.tokens.take(prompt_tokens)
+        return 0.0
+
+    def _reply(self, body: dict[str, Any]) -> str:
+        content = content_reply(body).content or ""
+        name = body["response_format"]["json_schema"]["name"]
+        if name == "strategy" and self.posts_per_day:
+            strategy = json.loads(content)
+            strategy["posts_per_day"] = self.posts_per_day
+            content = json.dumps(strategy)
+        return content
+
+    async def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """One chat completion under the latency, capacity, limit and fault models."""
+        prompt_tokens = len(json.dumps(body.get("messages", []))) // CHARS_PER_TOKEN
+        wait = self._admit(prompt_tokens)
+        if wait > 0:
+            self.stats["rate_limited"] += 1
+            return 429, {"retry-after": f"{wait:.3f}", **self._limit_headers()}, {
+                "error": {"message": "rate limited", "type": "rate_limit_exceeded"}}
+        if self.random.random() < self.config.get("fault_rate", 0.0):
+            self.stats["faults"] += 1
+            return 500, {}, {"error": {"message": "injected fault"}}
+        content = self._reply(body)
+        completion_tokens = max(1, len(content) // CHARS_PER_TOKEN)
+        if self.tokens:
+            self.tokens.take(completion_tokens)
+        stage_seconds = self.config.get("stage_seconds", {})
+        name = body["response_format"]["json_schema"]["name"]
+        service = stage_seconds.get(name) or (
+            self.config.get("ttft_s", 0.05) + completion_tokens / self.config.get(
+                "tokens_per_s", 1000))
+        async with self.capacity:
+            await asyncio.sleep(service)
+        self.stats["served"] += 1
+        self.stats["busy_s"] += service
+        self.stats["prompt_tokens"] += prompt_tokens
+        self.stats["completion_tokens"] += completion_tokens
+        return 200, self._limit_headers(), {
+            "id": "sim", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "sim"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+
+
+async def _handle(server: SimServer, reader: asyncio.StreamReader,
+                  writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            request_line = await reader.readline()
+            if not request_line:
+                break
+            method, path, _ = request_line.decode().split(" ", 2)
+            headers = {}
+            while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                key, _, value = line.decode().partition(":")
+                headers[key.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            if method == "POST":
+                status, extra, payload = await server.chat(json.loads(body))
+            elif path.endswith("/stats"):
+                status, extra, payload = 200, {}, server.stats
+            else:
+                status, extra, payload = 200, {}, {"object": "list", "data": [{"id": "sim"}]}
+            data = json.dumps(payload).encode()
+            head = [f"HTTP/1.1 {status} X", "Content-Type: application/json",
+                    f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in extra.items())]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+            await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        pass
+    finally:
+        writer.close()
+
+
+async def main(config: dict[str, Any]) -> None:
+    """Serve on 127.0.0.1 until killed."""
+    server = SimServer(config)
+    listener = await asyncio.start_server(lambda r, w: _handle(server, r, w), "127.0.0.1", 0,
+                                          backlog=4096)
+    port = listener.sockets[0].getsockname()[1]
+    print(f"http://127.0.0.1:{port}/v1", flush=True)
+    async with listener:
+        await listener.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(json.loads(sys.argv[1] if len(sys.argv) > 1 else "{}")))
