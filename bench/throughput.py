@@ -45,6 +45,7 @@ from persona_foundry.tweets import TweetOptions, generate_tweets  # noqa: E402
 ORIGINAL_S = {stage.name: stage.estimated_s for stage in STAGES}
 ORIGINAL_PLAN_S = 20 + 15 + 25 + max(20, 15, 15, 25) + 2  # 1→2→3, then 4–7, then merge
 WORK_PER_PERSONA_S = sum(ORIGINAL_S.values())
+MAX_POSTS_PER_PERSONA = 600  # a month at 20 posts a day has about 620 slots
 Row = dict[str, Any]
 
 
@@ -123,8 +124,9 @@ def scenario_posts(counts: tuple[int, ...]) -> list[Row]:
     with Sim(config) as sim, tempfile.TemporaryDirectory() as folder:
         for count in counts:
             group = Path(folder) / f"p{count}"
-            per_persona = min(600, count)
-            _, cards = personas(sim.url, group, -(-count // per_persona))
+            persona_count = -(-count // MAX_POSTS_PER_PERSONA)
+            per_persona = count // persona_count
+            _, cards = personas(sim.url, group, persona_count)
             before = sim.stats()
             options = TweetOptions(cards=cards, out_dir=group / "out", month="2026-12",
                                    count=per_persona)

@@ -17,6 +17,10 @@ from .ratelimit import RateLimiter
 from .retry import is_fatal, retry_delay, server_retry_after_s, should_retry
 
 log = logging.getLogger(__name__)
+# Above this share of the limit, free slots go to the best of the callers that arrive within
+# COALESCE_S, not to the first (a few ms against LLM calls that take seconds).
+CONTENTION_SHARE = 0.75
+COALESCE_S = 0.01
 RATE_LIMITED = 429
 
 
@@ -28,6 +32,7 @@ class PriorityLimiter:
         self.in_use = 0
         self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
         self._sequence = itertools.count()
+        self._dispatch: asyncio.TimerHandle | None = None
 
     @property
     def waiting(self) -> int:
@@ -35,18 +40,31 @@ class PriorityLimiter:
         return sum(1 for _, _, fut in self._waiters if not fut.done())
 
     async def acquire(self, priority: float = 0.0) -> None:
-        """Take a slot, waiting behind callers of a lower priority value."""
-        if self.in_use < self.limit and not self.waiting:
+        """Take a slot, waiting behind callers of a lower priority value.
+
+        Near the limit, a free slot is not given to the first caller: callers arriving within
+        COALESCE_S are ranked first, so when several personas finish stage 1 at once their
+        critical stages are not crowded out by whichever persona's leaves came first.
+        """
+        if self.in_use < self.limit * CONTENTION_SHARE and not self.waiting:
             self.in_use += 1
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         heapq.heappush(self._waiters, (priority, next(self._sequence), future))
+        if self.in_use < self.limit and self._dispatch is None:
+            self._dispatch = loop.call_later(COALESCE_S, self._dispatch_waiters)
         try:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 self.release()  # the slot was handed over just as we were cancelled
             raise
+
+    def _dispatch_waiters(self) -> None:
+        self._dispatch = None
+        while self.in_use < self.limit and self._hand_over():
+            self.in_use += 1
 
     def set_limit(self, limit: int) -> None:
         """Change the limit; a higher one admits waiters now, a lower one as calls end."""
