@@ -72,6 +72,12 @@ def _language_identifier() -> Any:
     return langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE, norm_probs=True)
 
 
+def warm_up_checks() -> None:
+    """Load the language model and LSH tables now (in a thread), not on the first post."""
+    _language_identifier()
+    _lsh_setup()
+
+
 def language_problem(text: str, language: str) -> str | None:
     """Why the post is not in `language`, when the detector is confident; else None."""
     expected = LANGUAGE_CODES.get(language.strip().lower(), language.strip().lower()[:2])

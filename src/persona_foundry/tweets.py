@@ -26,7 +26,13 @@ from .ledger.calls import TweetRecordRow
 from .llm.session import LLMSession
 from .profile import PersonaProfile, load_profile
 from .stages.base import NSFW_RULES, NsfwLevel
-from .textchecks import DuplicateIndex, PostRules, rule_problems, weighted_length
+from .textchecks import (
+    DuplicateIndex,
+    PostRules,
+    rule_problems,
+    warm_up_checks,
+    weighted_length,
+)
 
 TWEETS_DIR = "tweets"
 STAGE_NAME = "tweets"
@@ -379,10 +385,13 @@ async def generate_tweets(options: TweetOptions, session: LLMSession,
     started = time.perf_counter()
     if progress:
         progress.watch(session.window_limit)
+    # Load the language model while the month plans are being asked for.
+    warm_up = asyncio.create_task(asyncio.to_thread(warm_up_checks))
     try:
         await session.check()
         results = await asyncio.gather(*[_tweets_for(session, card, options, progress)
                                          for card in options.cards])
+        await warm_up
     except RunStoppedError as exc:
         return TweetRunSummary([], time.perf_counter() - started, str(exc),
                                session.pool.budget.spent_usd)

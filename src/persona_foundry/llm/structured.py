@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 import json_repair
@@ -48,8 +49,10 @@ class StructuredResult(Generic[OutputT]):
     model: str = ""
 
 
+@cache
 def json_schema_for(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema with `$ref`s inlined and titles dropped.
+    """The model's JSON schema with `$ref`s inlined and titles dropped (computed once per model;
+    callers build new dicts rather than change it).
 
     Inlined because some constrained decoders (llama.cpp grammars, older vLLM) handle `$defs`
     poorly; titles dropped because they only cost prompt tokens.
