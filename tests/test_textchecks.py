@@ -72,3 +72,19 @@ def test_rule_problems() -> None:
     assert any("'de', not English" in p for p in rule_problems(german, RULES))
     # Short or uncertain text is never blamed on the language detector.
     assert rule_problems("lol ok fine, pancakes it is", RULES) == []
+
+
+@pytest.mark.parametrize("text", [
+    "Boring is good. 2.5 hours, zero engine!",
+    "see example.com today",
+    "read https://x.co/abc now",
+    "line one\r\nline two",
+    "dots... and more. Done",
+    "a.b",
+    "café au lait ☕",
+    "" + "x" * 300,
+])
+def test_weighted_length_fast_path_agrees_with_twitter_text(text: str) -> None:
+    from twitter_text import parse_tweet
+
+    assert weighted_length(text) == parse_tweet(text).weightedLength
