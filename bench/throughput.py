@@ -132,11 +132,8 @@ def scenario_posts(counts: tuple[int, ...]) -> list[Row]:
                                    count=per_persona)
 
             async def run(options: TweetOptions = options) -> Any:
-                session = LLMSession.open(settings(sim.url), options.out_dir)
-                try:
+                async with LLMSession.open(settings(sim.url), options.out_dir) as session:
                     return await generate_tweets(options, session)
-                finally:
-                    await session.aclose()
 
             started = time.perf_counter()
             summary = asyncio.run(run())

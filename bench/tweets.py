@@ -61,11 +61,8 @@ def _run(server: FakeOpenAIServer, cards: list[Path], out: Path, per_call: int,
     before = len(server.chat_requests())
 
     async def go() -> Any:
-        session = LLMSession.open(_settings(server, concurrency), out)
-        try:
+        async with LLMSession.open(_settings(server, concurrency), out) as session:
             return await generate_tweets(options, session)
-        finally:
-            await session.aclose()
 
     started = time.perf_counter()
     summary = asyncio.run(go())

@@ -83,12 +83,9 @@ def test_month_plan_comes_from_the_llm_once(start_server, make_image, tmp_path: 
     card = _make_card(server, make_image, tmp_path)
 
     async def plan_twice() -> None:
-        session = LLMSession.open(server_settings(server), tmp_path / "out")
-        try:
+        async with LLMSession.open(server_settings(server), tmp_path / "out") as session:
             await ensure_calendar(session, load_profile(card), MONTH, tmp_path / "out")
             await ensure_calendar(session, load_profile(card), MONTH, tmp_path / "out")
-        finally:
-            await session.aclose()
 
     asyncio.run(plan_twice())
     calendar = read_calendar(calendar_path(tmp_path / "out", "ava", MONTH))

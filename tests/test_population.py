@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -20,9 +21,9 @@ from persona_foundry.pipeline import PersonaRunOptions, generate_personas
 from persona_foundry.population import (
     ATTRIBUTES,
     DEFAULT_WEIGHTS,
+    PersonaDraw,
     PopulationSpec,
     draw_for_image,
-    draw_population,
     load_population_spec,
     reconcile_with_image,
 )
@@ -31,8 +32,14 @@ from stage_replies import content_reply, schema_name
 TOLERANCE = 0.1
 
 
+def draws_for(count: int, spec: PopulationSpec, seed: int) -> list[PersonaDraw]:
+    """What a batch of `count` distinct images gets: one draw per image hash."""
+    return [draw_for_image(spec, seed, hashlib.sha256(str(n).encode()).hexdigest())
+            for n in range(count)]
+
+
 def test_200_draws_match_the_targets() -> None:
-    draws = draw_population(200, PopulationSpec(), seed=42)
+    draws = draws_for(200, PopulationSpec(), seed=42)
     for attribute in ATTRIBUTES:
         weights = DEFAULT_WEIGHTS[attribute]
         total = sum(weights.values())
@@ -43,8 +50,8 @@ def test_200_draws_match_the_targets() -> None:
 
 
 def test_draws_are_reproducible() -> None:
-    assert draw_population(20, PopulationSpec(), 1) == draw_population(20, PopulationSpec(), 1)
-    assert draw_population(20, PopulationSpec(), 1) != draw_population(20, PopulationSpec(), 2)
+    assert draws_for(20, PopulationSpec(), 1) == draws_for(20, PopulationSpec(), 1)
+    assert draws_for(20, PopulationSpec(), 1) != draws_for(20, PopulationSpec(), 2)
     one = draw_for_image(PopulationSpec(), 7, "a" * 64)
     assert one == draw_for_image(PopulationSpec(), 7, "a" * 64)
     assert one != draw_for_image(PopulationSpec(), 7, "b" * 64)
@@ -54,14 +61,14 @@ def test_spec_files_fix_and_reweight(tmp_path: Path) -> None:
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text("attributes:\n  region: {fixed: japan}\n"
                          "  niche: {weights: {food: 3, travel: 1}}\n")
-    draws = draw_population(200, load_population_spec(spec_file), seed=3)
+    draws = draws_for(200, load_population_spec(spec_file), seed=3)
     assert {draw.region for draw in draws} == {"japan"}
     assert all(draw.timezone == "Asia/Tokyo" for draw in draws)
     food = sum(draw.niche == "food" for draw in draws) / 200
     assert abs(food - 0.75) <= TOLERANCE
     as_json = tmp_path / "spec.json"
     as_json.write_text(json.dumps({"attributes": {"gender": {"fixed": "woman"}}}))
-    assert {d.gender for d in draw_population(20, load_population_spec(as_json), 1)} == {"woman"}
+    assert {d.gender for d in draws_for(20, load_population_spec(as_json), 1)} == {"woman"}
 
 
 @pytest.mark.parametrize("text", [
@@ -78,7 +85,7 @@ def test_bad_spec_is_a_clear_error(tmp_path: Path, text: str) -> None:
 
 
 def test_the_image_wins_over_the_draw() -> None:
-    draw = draw_population(1, load_spec({"age_band": "18-24", "gender": "man"}), 1)[0]
+    draw = draws_for(1, load_spec({"age_band": "18-24", "gender": "man"}), 1)[0]
     photo = reconcile_with_image(draw, apparent_age=62, apparent_gender="female")
     assert (photo.age_band, photo.gender) == ("55-70", "woman")
     assert photo.overridden_by_image == ["age_band", "gender"]

@@ -75,12 +75,9 @@ def test_batch_personas_get_peers_and_symmetric_ties(start_server, make_image,
 
     # The calendar of a linked persona may put the people they know into its events.
     async def plan() -> None:
-        session = LLMSession.open(server_settings(server), tmp_path / "out")
-        try:
+        async with LLMSession.open(server_settings(server), tmp_path / "out") as session:
             card = tmp_path / "out" / "personas" / "b_persona.json"
             await ensure_calendar(session, load_profile(card), "2026-12", tmp_path / "out")
-        finally:
-            await session.aclose()
 
     asyncio.run(plan())
     calendar_prompt = server.chat_requests("calendar")[0].text

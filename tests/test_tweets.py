@@ -46,11 +46,8 @@ def run_tweets(server: FakeOpenAIServer, cards: list[Path], out: Path,
     options = TweetOptions(cards=cards, out_dir=out, month=MONTH, **kwargs)
 
     async def go() -> TweetRunSummary:
-        session = LLMSession.open(settings, out)
-        try:
+        async with LLMSession.open(settings, out) as session:
             return await generate_tweets(options, session)
-        finally:
-            await session.aclose()
 
     return asyncio.run(go())
 

@@ -271,11 +271,8 @@ def _next_month() -> str:
 async def _with_session(settings: Settings, out: Path,
                         job: Callable[[LLMSession], Awaitable[T]]) -> T:
     check_writable_dir(out)
-    session = LLMSession.open(settings, out)
-    try:
+    async with LLMSession.open(settings, out) as session:
         return await job(session)
-    finally:
-        await session.aclose()
 
 
 @app.command("calendar")

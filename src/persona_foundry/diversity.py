@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .cards.merge import PF_EXTENSION
+from .files import CARD_FILE_SUFFIX
 from .population import ATTRIBUTES, PopulationSpec
 from .textchecks import NEAR_DUPLICATE_JACCARD, shingles
 
@@ -109,5 +110,5 @@ def diversity_report(facts: list[PersonaFacts],
 
 def folder_facts(folder: Path) -> list[PersonaFacts]:
     """Every card of ours in a folder (`*_persona.json`)."""
-    found = (read_facts(path) for path in sorted(folder.glob("*_persona.json")))
+    found = (read_facts(path) for path in sorted(folder.glob(f"*{CARD_FILE_SUFFIX}")))
     return [fact for fact in found if fact is not None]

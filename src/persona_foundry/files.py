@@ -15,6 +15,7 @@ from .errors import OutputError
 
 MAX_SLUG_CHARS = 80
 CARD_SUFFIX = "_persona"
+CARD_FILE_SUFFIX = f"{CARD_SUFFIX}.json"
 _UNSAFE_SLUG_CHARS = re.compile(r"[^\w\-]+", re.UNICODE)
 _RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
                    *(f"lpt{i}" for i in range(10))}
@@ -39,15 +40,6 @@ def persona_key(card_path: Path) -> str:
     """The slug a persona's content files are named by: `ava` for `ava_persona.json`."""
     stem = card_path.stem.replace(CARD_SUFFIX, "", 1)
     return safe_slug(stem or card_path.stem)
-
-
-def path_within(root: Path, *parts: str) -> Path:
-    """Join slugged parts under root and refuse anything that would land outside it."""
-    root_resolved = root.resolve()
-    candidate = root_resolved.joinpath(*parts).resolve()
-    if not candidate.is_relative_to(root_resolved):
-        raise OutputError(f"refusing to write outside {root}: {'/'.join(parts)!r}")
-    return candidate
 
 
 def unique_path(path: Path, *, taken: set[Path] | None = None) -> Path:

@@ -18,7 +18,14 @@ from .cards import merge_card, previous_outputs
 from .cards.merge import PF_EXTENSION, CardMeta, overlay_existing
 from .cards.v2 import CharacterCardV2
 from .errors import PersonaFoundryError, RunStoppedError
-from .files import atomic_write_json, check_writable_dir, persona_key, safe_slug, unique_path
+from .files import (
+    CARD_FILE_SUFFIX,
+    atomic_write_json,
+    check_writable_dir,
+    persona_key,
+    safe_slug,
+    unique_path,
+)
 from .llm import ChatBackend
 from .llm.session import LLMSession, endpoint_error_message
 from .llm.structured import StructuredResult
@@ -48,7 +55,6 @@ from .stages.social import NAME as SOCIAL
 
 OutcomeStatus = Literal["ok", "partial", "failed", "skipped"]
 PERSONAS_DIR = "personas"
-CARD_SUFFIX = "_persona.json"
 SEED_HINT_CHARS = 600
 MIN_LINKED_BATCH = 2
 
@@ -227,7 +233,7 @@ class _Run:
         Cards this batch (re)writes are excluded, so a rerun asks stage 1 the same question.
         """
         folder = self.options.out_dir / PERSONAS_DIR
-        for path in sorted(folder.glob(f"*{CARD_SUFFIX}")):
+        for path in sorted(folder.glob(f"*{CARD_FILE_SUFFIX}")):
             if path.resolve() in exclude:
                 continue
             try:
@@ -253,7 +259,7 @@ def _card_path(options: PersonaRunOptions, source: SourceImage) -> Path:
     if options.persona_output is not None and len(options.images) == 1:
         return options.persona_output
     folder = options.out_dir / PERSONAS_DIR
-    return folder / f"{safe_slug(source.stem, fallback='image')}{CARD_SUFFIX}"
+    return folder / f"{safe_slug(source.stem, fallback='image')}{CARD_FILE_SUFFIX}"
 
 
 def _claim_card_path(path: Path, source: SourceImage, overwrite: bool,

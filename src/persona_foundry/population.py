@@ -179,12 +179,6 @@ def _draw(spec: PopulationSpec, rng: random.Random) -> PersonaDraw:
     return PersonaDraw.model_validate(values)
 
 
-def draw_population(count: int, spec: PopulationSpec, seed: int) -> list[PersonaDraw]:
-    """`count` draws, reproducible for a seed."""
-    rng = random.Random(seed)
-    return [_draw(spec, rng) for _ in range(count)]
-
-
 def draw_for_image(spec: PopulationSpec, seed: int, image_sha256: str) -> PersonaDraw:
     """One image's draw: fixed by the seed and the image itself, not by its place in the batch,
     so a rerun asks stage 1 the same question (a cache hit, never a second payment)."""

@@ -7,7 +7,6 @@ import heapq
 import itertools
 import json
 import logging
-from dataclasses import dataclass, field
 
 from ..costs import CHARS_PER_TOKEN_ESTIMATE, BudgetGuard
 from ..errors import EndpointError, TransportError
@@ -93,18 +92,6 @@ class PriorityLimiter:
         self.in_use -= 1
 
 
-@dataclass
-class PoolStats:
-    """Counters a progress display and the run summary read."""
-
-    calls: int = 0
-    retries: int = 0
-    failures: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    retry_reasons: dict[str, int] = field(default_factory=dict)
-
-
 class LLMPool:
     """Every call of a run goes through here: one limit, transport retries, one fatal state."""
 
@@ -119,7 +106,6 @@ class LLMPool:
             parallel = min(parallel, backend.max_parallel)
         self.limiter = PriorityLimiter(parallel)
         self.max_attempts = max_attempts
-        self.stats = PoolStats()
         self._retry_delay_scale = retry_delay_scale
         self._fatal: EndpointError | None = None
         self.budget = budget or BudgetGuard(None, {})
@@ -172,7 +158,6 @@ class LLMPool:
             try:
                 self._raise_if_fatal()
                 reserved = self.budget.reserve(request.model, prompt_chars, request.max_tokens)
-                self.stats.calls += 1
                 completion = await self.backend.complete(request)
             except BackendError as failure:
                 self.budget.settle(reserved, request.model, 0, 0, 0)
@@ -187,7 +172,6 @@ class LLMPool:
                         str(failure), attempts=attempt, status_code=failure.status_code
                     ) from failure
                 delay = retry_delay(attempt, failure) * self._retry_delay_scale
-                self.stats.retries += 1
                 log.info("retrying %s in %.2fs after %s", request.schema_name, delay, failure)
             else:
                 self.budget.settle(reserved, completion.model, completion.prompt_tokens,
@@ -197,8 +181,6 @@ class LLMPool:
                 buckets.refund(estimated_tokens - completion.prompt_tokens
                                - completion.completion_tokens)
                 completion.attempts = attempt
-                self.stats.prompt_tokens += completion.prompt_tokens
-                self.stats.completion_tokens += completion.completion_tokens
                 return completion
             finally:
                 self.limiter.release()
@@ -206,9 +188,6 @@ class LLMPool:
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     def _note_failure(self, failure: BackendError) -> None:
-        self.stats.failures += 1
-        reason = str(failure.status_code or failure.kind)
-        self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
         if is_fatal(failure):
             self._fatal = EndpointError(
                 f"the LLM endpoint {self.backend.name} refused the request "

@@ -63,6 +63,12 @@ class LLMSession:
         self.ledger.close()
         await self.pool.aclose()
 
+    async def __aenter__(self) -> LLMSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     def model_for(self, stage: str, *, sees_image: bool = False) -> str:
         """The model a stage's calls use (the embedded model serves every stage)."""
         settings = self.settings
