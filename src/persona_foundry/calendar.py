@@ -84,6 +84,7 @@ class Slot(BaseModel):
     status: SlotStatus = "planned"
     tweet_file: str | None = None
     text: str | None = None
+    image_path: str | None = None
     failure: str | None = None
 
 

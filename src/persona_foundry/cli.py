@@ -31,6 +31,7 @@ from .completion import complete_cards
 from .diversity import diversity_report, folder_facts, read_facts
 from .errors import PersonaFoundryError
 from .files import atomic_write_bytes, check_writable_dir
+from .images import cli as image_commands
 from .ledger import open_ledger
 from .ledger.db import LEDGER_FILENAME
 from .llm.model_store import assemble_default_model
@@ -415,3 +416,7 @@ def setup() -> None:
         raise _fail(exc) from exc
     size_gb = path.stat().st_size / 1e9
     console.print(f"default model ready: {escape(str(path))} ({size_gb:.2f} GB, sha256 checked)")
+
+
+app.command()(image_commands.images)
+app.command()(image_commands.portrait)

@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 
 from .cards.exchange import load_card, save_imported
-from .cards.merge import PF_EXTENSION
 from .errors import InputError, PersonaFoundryError
 from .llm import ChatBackend
 from .pipeline import (
@@ -17,30 +16,24 @@ from .pipeline import (
     SeedCard,
     generate_personas,
 )
+from .profile import source_image_path
 from .settings import Settings
 
 NO_IMAGE = ("the card carries no image to read the persona from; export it as a PNG card, or "
             "run `persona IMAGE --hint …` instead")
 
 
-def _source_path(card_extensions: dict[str, object]) -> Path | None:
-    ours = card_extensions.get(PF_EXTENSION)
-    source = ours.get("source_image") if isinstance(ours, dict) else None
-    path = source.get("path") if isinstance(source, dict) else None
-    return Path(path) if isinstance(path, str) and Path(path).is_file() else None
-
-
 def seed_from(path: Path, out_dir: Path) -> tuple[Path, SeedCard]:
     """The image to read and the seed for one card; our own JSON cards are completed in place."""
     loaded = load_card(path)
-    source = _source_path(loaded.card.data.extensions)
+    source = source_image_path(loaded.card.data.extensions)
     if loaded.format == "chara_card_v2" and source is not None:
         return source, SeedCard(loaded.card, path)
     if loaded.image_png is None:
         raise InputError(path, NO_IMAGE)
     saved = save_imported(loaded, out_dir)
     imported = load_card(saved)
-    image = _source_path(imported.card.data.extensions)
+    image = source_image_path(imported.card.data.extensions)
     if image is None:
         raise InputError(path, NO_IMAGE)
     return image, SeedCard(imported.card, saved)

@@ -37,6 +37,7 @@ class PersonaProfile:
     authenticity: Authenticity | None = None
     visual: VisualProfile | None = None
     example_posts: list[str] = field(default_factory=list)
+    source_image: Path | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -67,6 +68,14 @@ def _parsed(model: type[ModelT], value: object) -> ModelT | None:
         return None
 
 
+def source_image_path(card_extensions: dict[str, object]) -> Path | None:
+    """The image our pipeline made this card from, if the card says so and the file is there."""
+    ours = card_extensions.get(PF_EXTENSION)
+    source = ours.get("source_image") if isinstance(ours, dict) else None
+    path = source.get("path") if isinstance(source, dict) else None
+    return Path(path) if isinstance(path, str) and Path(path).is_file() else None
+
+
 def load_profile(card_path: Path) -> PersonaProfile:
     """Read a card (JSON, PNG or CHARX) into the profile the calendar and tweets need."""
     card = load_card(card_path).card
@@ -84,4 +93,5 @@ def load_profile(card_path: Path) -> PersonaProfile:
         authenticity=_parsed(Authenticity, ours.get("authenticity")),
         visual=_parsed(VisualProfile, ours.get("visual")),
         example_posts=[tweet.text for tweet in examples.tweets] if examples else [],
+        source_image=source_image_path(card.data.extensions),
     )

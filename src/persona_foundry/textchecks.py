@@ -12,12 +12,17 @@ English; a short post scoring low is not evidence of another language).
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
-from twitter_text import extract_emojis_with_indices, parse_tweet
+
+with warnings.catch_warnings():
+    # twitter-text-parser imports pkg_resources, deprecated (setuptools is pinned below 81).
+    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+    from twitter_text import extract_emojis_with_indices, parse_tweet
 
 MAX_WEIGHTED_LENGTH = 280
 NEAR_DUPLICATE_JACCARD = 0.4
