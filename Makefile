@@ -38,3 +38,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/local_backend.py
 	$(BIN)/python bench/tweets.py
 	$(BIN)/python bench/throughput.py --skip-local
+	$(BIN)/python bench/images.py
