@@ -11,7 +11,8 @@ import sys
 
 from persona_foundry.cli import app
 
-NOT_YET = "is not available yet (image generation comes in a later release)"
+IMAGES_ONLY = ("apply to image rendering: run `persona-foundry images TWEET_FILE… --model M "
+               "--num-gpus N` (or --single-gpu)")
 
 
 def legacy_argv(argv: list[str]) -> list[str]:
@@ -29,7 +30,7 @@ def legacy_argv(argv: list[str]) -> list[str]:
     parser.add_argument("--single-gpu", action="store_true")
     args = parser.parse_args(argv)
     if args.num_gpus is not None or args.single_gpu:
-        parser.error(f"--num-gpus/--single-gpu {NOT_YET}")
+        parser.error(f"--num-gpus/--single-gpu {IMAGES_ONLY}")
     images = ([args.image] if args.image else []) + (args.images or [])
     if not images:
         parser.error("give --image PATH or --images PATH [PATH ...]")

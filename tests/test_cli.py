@@ -99,13 +99,13 @@ def test_legacy_flags_map_onto_the_cli() -> None:
 
 
 @pytest.mark.parametrize("flag", [["--num-gpus", "2"], ["--single-gpu"]])
-def test_legacy_gpu_flags_are_not_available_yet(flag: list[str],
+def test_legacy_gpu_flags_point_to_the_images_command(flag: list[str],
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     legacy = _legacy_main()
     with pytest.raises(SystemExit) as exit_info:
         legacy.legacy_argv(["--generate-persona", "--image", "x.png", *flag])
     assert exit_info.value.code == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "persona-foundry images" in capsys.readouterr().err
 
 
 def test_legacy_main_end_to_end(start_server: StartServer, make_image, tmp_path: Path,
