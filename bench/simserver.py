@@ -6,7 +6,8 @@ Prints its base URL, then serves until killed. Latency model: time to first toke
 tokens ÷ tokens per second, or a fixed per-stage time (`stage_seconds`); `capacity` requests are
 served at once and the rest queue; `rpm`/`tpm` are enforced with buckets holding 10 s of
 allowance, answering 429 with Retry-After and sending x-ratelimit-* headers; `fault_rate` of
-calls fail with 500. GET /stats returns counters (served, 429s, 5xx, busy seconds).
+calls fail with 500. GET /stats returns counters (served, 429s, 5xx, busy seconds; also per
+response schema).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class SimServer:
         self.capacity = asyncio.Semaphore(int(config.get("capacity", 20)))
         self.requests = TokenBucket(config["rpm"]) if config.get("rpm") else None
         self.tokens = TokenBucket(config["tpm"]) if config.get("tpm") else None
-        self.stats = {"served": 0, "rate_limited": 0, "faults": 0, "busy_s": 0.0,
-                      "prompt_tokens": 0, "completion_tokens": 0}
+        self.stats: dict[str, Any] = {"served": 0, "rate_limited": 0, "faults": 0,
+                                      "busy_s": 0.0, "prompt_tokens": 0,
+                                      "completion_tokens": 0, "by_schema": {}}
         self.random = random.Random(config.get("seed", 1))
         self.posts_per_day = config.get("posts_per_day")
 
@@ -95,6 +97,9 @@ class SimServer:
             await asyncio.sleep(service)
         self.stats["served"] += 1
         self.stats["busy_s"] += service
+        kind = self.stats["by_schema"].setdefault(name, {"busy_s": 0.0, "service_s": []})
+        kind["busy_s"] += service
+        kind["service_s"].append(service)
         self.stats["prompt_tokens"] += prompt_tokens
         self.stats["completion_tokens"] += completion_tokens
         return 200, self._limit_headers(), {

@@ -59,6 +59,17 @@ def test_latency_climb_shrinks_the_window() -> None:
     assert window.value > 8
 
 
+def test_longer_replies_are_not_mistaken_for_a_queueing_server() -> None:
+    window = AdaptiveWindow(20, Clock())
+    window.on_success(0.15, "tweets", reply_tokens=100)  # a short tail batch
+    for _ in range(5):  # full batches: 4x the tokens, 3.3x the latency, no queue
+        window.on_success(0.5, "tweets", reply_tokens=400)
+    assert window.limit == 20
+    for _ in range(3):  # full batches really slowing down: that is queueing
+        window.on_success(1.2, "tweets", reply_tokens=400)
+    assert window.limit == 16
+
+
 def test_limiter_follows_a_changing_limit() -> None:
     async def scenario() -> list[int]:
         limiter = PriorityLimiter(2)

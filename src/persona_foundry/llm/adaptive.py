@@ -1,10 +1,10 @@
 """Adaptive concurrency: find the speed an endpoint can take, below MAX_CONCURRENT.
 
 AIMD, as TCP does it: the window starts at MAX_CONCURRENT (most endpoints take it), halves on a
-429, shrinks by a fifth when calls of one kind (a stage, posts…) keep taking more than twice
-their best latency (a self-hosted server that queues instead of saying 429), and after either
-grows by one call per window of successes back towards the maximum. A 429 also pauses the
-whole endpoint until its Retry-After.
+429, shrinks by a fifth when calls of one kind (a stage, posts… with replies of about the same
+length) keep taking more than twice their best latency (a self-hosted server that queues
+instead of saying 429), and after either grows by one call per window of successes back
+towards the maximum. A 429 also pauses the whole endpoint until its Retry-After.
 """
 
 from __future__ import annotations
@@ -46,9 +46,12 @@ class AdaptiveWindow:
         self.value = max(MIN_WINDOW, self.value * factor)
         self._calls_since_backoff = 0
 
-    def on_success(self, latency_s: float, kind: str = "") -> None:
+    def on_success(self, latency_s: float, kind: str = "", reply_tokens: int = 0) -> None:
         """A call succeeded: grow, unless its kind keeps running slow (the server is queueing)."""
         self._calls_since_backoff += 1
+        # Latency grows with the reply's length: compare a call only with calls of its kind
+        # whose replies were about as long (same power of two of completion tokens).
+        kind = f"{kind}/{reply_tokens.bit_length()}"
         floor = self._floors.get(kind)
         self._floors[kind] = latency_s if floor is None else min(floor, latency_s)
         slow = floor is not None and latency_s > LATENCY_CLIMB * floor

@@ -132,7 +132,7 @@ class LLMPool:
         if failure is not None and failure.status_code == RATE_LIMITED:
             self.window.on_rate_limited(server_retry_after_s(failure.headers))
         elif completion is not None:
-            self.window.on_success(completion.latency_s, kind)
+            self.window.on_success(completion.latency_s, kind, completion.completion_tokens)
         self.limiter.set_limit(self.window.limit)
 
     @property
