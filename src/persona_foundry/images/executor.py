@@ -8,7 +8,6 @@ a crashed worker is restarted a bounded number of times; the run always finishes
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import queue
@@ -19,8 +18,6 @@ from typing import Any, Literal, Protocol
 
 from .render import ImageJob, RenderOutcome, RenderSpec
 from .worker import WorkerEvent, process_main
-
-logger = logging.getLogger(__name__)
 
 MAX_JOB_ATTEMPTS = 3  # a job lost to crashes/OOM this often is failed, not retried forever
 MAX_WORKER_RESTARTS = 2

@@ -34,7 +34,6 @@ class ImageTarget:
     """Where one job's result is recorded."""
 
     job: ImageJob
-    persona: str
     tweet_file: Path | None = None
     slot_id: str | None = None
     calendar_file: Path | None = None
@@ -145,8 +144,7 @@ def plan_tweet_images(tweet_files: list[Path], out_dir: Path | None, reference: 
                 continue
             tweet_id = str(tweet.get("id") or tweet.get("slot_id"))
             job = factory.job(tweet_id, str(tweet["image_prompt"]), {"tweet_id": tweet_id})
-            plan.add(ImageTarget(job, factory.persona_name, path, str(tweet.get("slot_id") or ""),
-                                 calendar))
+            plan.add(ImageTarget(job, path, str(tweet.get("slot_id") or ""), calendar))
     return plan
 
 
@@ -159,7 +157,7 @@ def plan_portraits(card: Path, count: int, out_dir: Path, reference: Path | None
                           user_seed, safe_for_work)
     for number in range(1, count + 1):
         plan.add(ImageTarget(factory.job(f"portrait_{number}", PORTRAIT_SCENE,
-                                         {"shot": f"portrait {number}"}), profile.name))
+                                         {"shot": f"portrait {number}"})))
     return plan
 
 
