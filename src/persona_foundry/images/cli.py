@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -145,8 +146,15 @@ def _print_summary(summary: ImageRunSummary) -> None:
                   f"; {summary.elapsed_s:.1f}s on {summary.workers or 'no workers'}")
 
 
-def _run(plan: ImagePlan, spec: RenderSpec, executor: ExecutorOptions) -> None:
-    check_writable_dir(plan.out_dir)
+def _run(make_spec: Callable[[], RenderSpec], make_plan: Callable[[], ImagePlan],
+         executor: ExecutorOptions) -> None:
+    """Check the flags and inputs (exit 2 on a bad one), render, print, exit 0 or 1."""
+    try:
+        spec, plan = make_spec(), make_plan()
+        check_writable_dir(plan.out_dir)
+    except PersonaFoundryError as exc:
+        console.print(f"[red bold]error:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from exc
     with RichImageProgress(len(plan.to_render)) as progress:
         summary = render_plan(plan, spec, executor, progress)
     _print_summary(summary)
@@ -165,16 +173,11 @@ def images(
     nsfw_level: NsfwOption = ImageNsfwLevel.off, nsfw_threshold: ThresholdOption = 0.5,
 ) -> None:
     """Render the image posts of tweet files: out/images/{persona}/{tweet_id}.png."""
-    try:
-        spec = _spec(model, steps, guidance, width, height, dtype, scheduler, ip_adapter,
-                     ip_adapter_scale, nsfw_level, nsfw_threshold)
-        plan = plan_tweet_images(tweet_files, out, reference, seed,
-                                 nsfw_level == ImageNsfwLevel.off)
-    except PersonaFoundryError as exc:
-        console.print(f"[red bold]error:[/] {escape(str(exc))}")
-        raise typer.Exit(EXIT_USAGE) from exc
-    _run(plan, spec, ExecutorOptions(executor.value, num_gpus, single_gpu,
-                                     ray_address))
+    _run(lambda: _spec(model, steps, guidance, width, height, dtype, scheduler, ip_adapter,
+                       ip_adapter_scale, nsfw_level, nsfw_threshold),
+         lambda: plan_tweet_images(tweet_files, out, reference, seed,
+                                   nsfw_level == ImageNsfwLevel.off),
+         ExecutorOptions(executor.value, num_gpus, single_gpu, ray_address))
 
 
 def portrait(
@@ -191,13 +194,8 @@ def portrait(
     nsfw_threshold: ThresholdOption = 0.5,
 ) -> None:
     """Reference shots of a persona: out/images/{persona}/portrait_{n}.png."""
-    try:
-        spec = _spec(model, steps, guidance, width, height, dtype, scheduler, ip_adapter,
-                     ip_adapter_scale, nsfw_level, nsfw_threshold)
-        plan = plan_portraits(card, count, out, reference, seed,
-                              nsfw_level == ImageNsfwLevel.off)
-    except PersonaFoundryError as exc:
-        console.print(f"[red bold]error:[/] {escape(str(exc))}")
-        raise typer.Exit(EXIT_USAGE) from exc
-    _run(plan, spec, ExecutorOptions(executor.value, num_gpus, single_gpu,
-                                     ray_address))
+    _run(lambda: _spec(model, steps, guidance, width, height, dtype, scheduler, ip_adapter,
+                       ip_adapter_scale, nsfw_level, nsfw_threshold),
+         lambda: plan_portraits(card, count, out, reference, seed,
+                                nsfw_level == ImageNsfwLevel.off),
+         ExecutorOptions(executor.value, num_gpus, single_gpu, ray_address))
