@@ -24,7 +24,7 @@ from persona_foundry.images.executor import (
     ProcessBackend,
     Supervisor,
 )
-from persona_foundry.images.jobs import plan_tweet_images
+from persona_foundry.images.jobs import plan_tweet_images, record_outcomes
 from persona_foundry.images.prompts import compose_prompt, image_seed, persona_base_seed
 from persona_foundry.images.random_weights import save_random_ip_adapter, save_random_pipeline
 from persona_foundry.images.render import (
@@ -162,6 +162,15 @@ def test_a_crashed_worker_is_reported_and_its_job_finishes_elsewhere(
     assert next(o for o in outcomes if o.job_id == job_id).attempts == 2
 
 
+def test_a_tweet_file_gone_during_the_run_is_reported_and_nothing_is_lost(out: Path) -> None:
+    plan = plan_tweet_images([tweet_file(out)], out, None, 0, safe_for_work=True)
+    outcomes = {t.job.job_id: RenderOutcome(t.job.job_id, "done", t.job.output)
+                for t in plan.to_render}
+    tweet_file(out).rename(out / "moved.json")
+    (problem,) = record_outcomes(plan.to_render, outcomes)
+    assert "file not found" in problem and "a rerun attaches them" in problem
+
+
 def test_job_book_retries_lost_jobs_on_other_workers_then_gives_up() -> None:
     job = ImageJob("j", "p", "", 1, "o.png", "q.png")
     book = JobBook([job])
@@ -178,13 +187,19 @@ def test_job_book_retries_lost_jobs_on_other_workers_then_gives_up() -> None:
     assert not book.record(RenderOutcome("j", "done"))  # a late duplicate changes nothing
 
 
-def test_missing_model_is_a_clear_error_naming_folder_and_cache(out: Path) -> None:
+def test_missing_model_is_a_clear_error_naming_folder_and_cache(out: Path,
+                                                                tiny_model: Path) -> None:
     for model in (str(out / "no-such-model"), "someone/not-in-cache"):
         result = CliRunner().invoke(app, ["images", str(tweet_file(out)), "--model", model])
         assert result.exit_code == 2
         message = "".join(result.output.split())  # rich wraps long paths anywhere
         assert "neitheralocalfoldernoramodelinthelocalHuggingFacecache" in message
         assert model in message
+    missing_adapter = CliRunner().invoke(app, ["images", str(tweet_file(out)), "--model",
+                                               str(tiny_model), "--ip-adapter",
+                                               str(out / "no.bin")])
+    assert missing_adapter.exit_code == 2
+    assert "no.bin: not a file" in " ".join(missing_adapter.output.split())
     assert not (out / "images").exists()
 
 

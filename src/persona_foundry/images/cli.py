@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..errors import PersonaFoundryError
+from ..errors import ConfigurationError, PersonaFoundryError
 from ..files import check_writable_dir
 from .executor import ExecutorOptions
 from .jobs import ImagePlan, plan_portraits, plan_tweet_images
@@ -84,7 +84,8 @@ def _spec(model: str, steps: int | None, guidance: float | None, width: int | No
           nsfw_threshold: float) -> RenderSpec:
     local_model_source(model)  # a missing model is reported before any worker starts
     if ip_adapter is not None and not ip_adapter.is_file():
-        raise typer.BadParameter(f"{ip_adapter} is not a file", param_hint="--ip-adapter")
+        raise ConfigurationError(f"--ip-adapter {ip_adapter}: not a file (give the weight file, "
+                                 "with image_encoder/ beside it)")
     dtype_value: DType = dtype.value
     return RenderSpec(
         model=model, steps=steps, guidance=guidance, width=width, height=height,

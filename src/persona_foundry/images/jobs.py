@@ -173,21 +173,28 @@ def _tweet_image_fields(record: dict[str, Any], outcome: RenderOutcome) -> None:
         record["image"] = {"error": outcome.error}
 
 
-def record_outcomes(targets: list[ImageTarget], outcomes: dict[str, RenderOutcome]) -> None:
-    """Write each outcome into its tweet record and calendar slot (locked, atomic)."""
+def record_outcomes(targets: list[ImageTarget], outcomes: dict[str, RenderOutcome]) -> list[str]:
+    """Write each outcome into its tweet record and calendar slot (locked, atomic); say which
+    tweet files could not take them (moved or broken during the run: the images stay)."""
     by_file: dict[Path, list[ImageTarget]] = {}
     for target in targets:
         if target.tweet_file and target.job.job_id in outcomes:
             by_file.setdefault(target.tweet_file, []).append(target)
+    problems = []
     for tweet_file, file_targets in by_file.items():
         results = {t.job.metadata.get("tweet_id"): outcomes[t.job.job_id] for t in file_targets}
         with FileLock(f"{tweet_file}.lock"):
-            data = _read_tweet_file(tweet_file)
+            try:
+                data = _read_tweet_file(tweet_file)
+            except InputError as exc:
+                problems.append(f"{exc}; its images are kept and a rerun attaches them")
+                continue
             for record in data["tweets"]:
                 if isinstance(record, dict) and str(record.get("id")) in results:
                     _tweet_image_fields(record, results[str(record.get("id"))])
             atomic_write_json(tweet_file, data)
         _record_in_calendar(file_targets, outcomes)
+    return problems
 
 
 def _record_in_calendar(targets: list[ImageTarget], outcomes: dict[str, RenderOutcome]) -> None:

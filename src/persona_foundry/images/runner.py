@@ -49,7 +49,8 @@ def render_plan(plan: ImagePlan, spec: RenderSpec, executor: ExecutorOptions,
         summary.outcomes.update({outcome.job_id: outcome for outcome in outcomes})
         summary.rendered = sum(1 for outcome in outcomes if outcome.renders)
     # 3. Tweet records and calendar slots learn their image (or why there is none).
-    record_outcomes(plan.made + plan.quarantined + plan.to_render, summary.outcomes)
+    plan.problems += record_outcomes(plan.made + plan.quarantined + plan.to_render,
+                                     summary.outcomes)
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
