@@ -56,7 +56,9 @@ def test_posts_fill_slots_in_batches(start_server: StartServer, make_image,
                                      tmp_path: Path) -> None:
     server = start_server(content_reply)
     (card,) = make_cards(server, make_image, tmp_path, "ava")
-    summary = run_tweets(server, [card], tmp_path, count=20, slots_per_call=8)
+    # One call in flight at a time: full batches, the rest in the last.
+    summary = run_tweets(server, [card], tmp_path, count=20, slots_per_call=8,
+                         settings={"max_concurrent": 1})
 
     assert summary.exit_code == 0 and summary.made == 20
     calls = server.chat_requests("tweets")
@@ -79,11 +81,64 @@ def test_posts_fill_slots_in_batches(start_server: StartServer, make_image,
     assert len(rows) == 20 and all(status == "drafted" and tokens > 0 for status, tokens in rows)
 
 
+def test_last_round_is_spread_over_the_window(start_server: StartServer, make_image,
+                                               tmp_path: Path) -> None:
+    server = start_server(content_reply, latency_s=0.05)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    before = server.max_in_flight
+    summary = run_tweets(server, [card], tmp_path, count=40, slots_per_call=8,
+                         settings={"max_concurrent": 4})
+
+    assert summary.made == 40 and summary.exit_code == 0
+    sizes = [len(requested_slots(r.body)) for r in server.chat_requests("tweets")]
+    # Full batches while they fill the window; then what is left is spread over the 4 slots
+    # (never below half a batch) instead of a few full ones running alone at the end.
+    assert sorted(sizes) == [1, 4, 4, 4, 5, 6, 8, 8]
+    assert server.max_in_flight <= max(4, before)
+
+
+def test_rejected_slots_go_again_without_waiting_for_the_other_calls(
+    start_server: StartServer, make_image, tmp_path: Path
+) -> None:
+    served: dict[str, int] = {}
+    batches: list[list[str]] = []
+
+    def responder(body: dict[str, Any]) -> Reply:
+        if schema_name(body) != "tweets":
+            return content_reply(body)
+        slots = requested_slots(body)
+        fresh = not any(slot in served for slot in slots)
+        if fresh:
+            batches.append(slots)
+        for slot in slots:
+            served[slot] = served.get(slot, 0) + 1
+        # The first batch answers at once with one post too long; the second takes 1 s.
+        tweets = [{"slot_id": slot, "image_prompt": "a photo",
+                   "text": "word " * 70 if slot == batches[0][0] and served[slot] == 1
+                   else distinct_post(slot + str(served[slot]))} for slot in slots]
+        slow = fresh and len(batches) == 2
+        return Reply(json.dumps({"tweets": tweets}), delay_s=1.0 if slow else 0.0)
+
+    server = start_server(responder)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    summary = run_tweets(server, [card], tmp_path, count=8, slots_per_call=8,
+                         settings={"max_concurrent": 2})
+
+    assert summary.made == 8 and summary.personas[0].regenerated == 1
+    calls = server.chat_requests("tweets")
+    assert sorted(len(requested_slots(call.body)) for call in calls) == [1, 4, 4]
+    (slow,) = [call for call in calls if requested_slots(call.body) == batches[1]]
+    (retry,) = [call for call in calls if len(requested_slots(call.body)) == 1]
+    assert requested_slots(retry.body) == [batches[0][0]] and "too long" in retry.text
+    assert retry.started < slow.finished  # sent while the slow batch was still out
+
+
 def test_stable_prompt_prefix_then_slots(start_server: StartServer, make_image,
                                          tmp_path: Path) -> None:
     server = start_server(content_reply)
     (card,) = make_cards(server, make_image, tmp_path, "ava")
-    run_tweets(server, [card], tmp_path, count=16, slots_per_call=8)
+    run_tweets(server, [card], tmp_path, count=16, slots_per_call=8,
+               settings={"max_concurrent": 1})
 
     first, second = (r.body["messages"] for r in server.chat_requests("tweets"))
     assert first[0] == second[0]
@@ -113,7 +168,8 @@ def test_bad_posts_are_regenerated_with_the_reason(start_server: StartServer, ma
 
     server = start_server(responder)
     (card,) = make_cards(server, make_image, tmp_path, "ava")
-    summary = run_tweets(server, [card], tmp_path, count=6, slots_per_call=6)
+    summary = run_tweets(server, [card], tmp_path, count=6, slots_per_call=6,
+                         settings={"max_concurrent": 1})
 
     (result,) = summary.personas
     assert result.made == 6 and result.regenerated == 4 and result.failed == 0
@@ -137,7 +193,8 @@ def test_slot_that_never_passes_is_marked_failed(start_server: StartServer, make
 
     server = start_server(responder)
     (card,) = make_cards(server, make_image, tmp_path, "ava")
-    summary = run_tweets(server, [card], tmp_path, count=2, slots_per_call=2)
+    summary = run_tweets(server, [card], tmp_path, count=2, slots_per_call=2,
+                         settings={"max_concurrent": 1})
 
     (result,) = summary.personas
     assert result.failed == 2 and result.made == 0 and summary.exit_code == 1
@@ -160,7 +217,7 @@ def test_rerun_continues_after_drafted_slots_and_retries_failed(
     server = start_server(responder)
     (card,) = make_cards(server, make_image, tmp_path, "ava")
     first = run_tweets(server, [card], tmp_path, count=10, slots_per_call=4,
-                       settings={"max_attempts": 1})
+                       settings={"max_attempts": 1, "max_concurrent": 1})
     assert first.made == 8 and first.personas[0].failed == 2
     drafted_before = {r["slot_id"] for r in json.loads(
         first.personas[0].tweet_file.read_text())["tweets"]}

@@ -323,7 +323,9 @@ def tweets(
     count: Annotated[int, typer.Option(help="Posts per persona.", min=1)] = 30,
     month: Annotated[str, typer.Option(help="YYYY-MM (default: next month).")] = "",
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
-    per_call: Annotated[int, typer.Option(help="Slots per LLM call.", min=1, max=32)] = 8,
+    per_call: Annotated[int, typer.Option(
+        help="Most slots per LLM call (the last round is spread over the window).",
+        min=1, max=32)] = 8,
     language: Annotated[str, typer.Option(help="Language of the posts.")] = "English",
     nsfw_level: Annotated[NsfwChoice, typer.Option(help="Content level.")] = NsfwChoice.off,
     max_concurrent: Annotated[int | None, typer.Option(help="Calls in flight at once.")] = None,

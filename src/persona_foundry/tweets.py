@@ -10,8 +10,8 @@ import asyncio
 import json
 import os
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +42,10 @@ MAX_TEXT_CHARS = 500
 # Saving rewrites the whole file and the calendar: at most this often (and at the end). A crash
 # in between loses no money: the calls are in the ledger's cache and a rerun redoes them free.
 PERSIST_INTERVAL_S = 2.0
+# Event-loop turns a finished call gives the calls it just started, so that their requests are
+# on the wire before its reply is judged (replies come in bursts; judging them all first would
+# leave the server's freed slots idle meanwhile).
+SEND_FIRST_TURNS = 3
 
 
 class TweetDraft(BaseModel):
@@ -230,7 +234,9 @@ class _PersonaTweeter:
         self.feedback: dict[str, str] = {}
         self.calendar_file = calendar_path(options.out_dir, profile.key, options.month)
         self.tweet_file = claim_tweet_file(options.out_dir / TWEETS_DIR, profile.key)
-        self._persisted_at = 0.0
+        self._persisted_at = time.monotonic()
+        self.pending: deque[Slot] = deque()
+        self.calls_out = 0
         result.tweet_file = self.tweet_file
 
     def remember_earlier_posts(self) -> None:
@@ -246,23 +252,14 @@ class _PersonaTweeter:
             except (OSError, ValueError, AttributeError):
                 continue  # a foreign or broken file is not a reason to stop
 
-    async def run(self, slots: list[Slot]) -> None:
-        """Waves of batches until every slot is drafted or out of attempts."""
-        pending = slots
-        while pending:
-            size = self.options.slots_per_call
-            batches = [pending[i:i + size] for i in range(0, len(pending), size)]
-            retry: list[Slot] = []
-            for finished in asyncio.as_completed([self._call(batch) for batch in batches]):
-                batch, reply, tokens = await finished
-                retry += self._judge(batch, reply, tokens)
-                if time.monotonic() - self._persisted_at >= PERSIST_INTERVAL_S:
-                    self._persist()
-            pending = retry
-        self._persist()
+    def take(self, size: int) -> list[Slot]:
+        """The next batch: slots to retry first, then fresh ones in calendar order."""
+        batch = [self.pending.popleft() for _ in range(min(size, len(self.pending)))]
+        self.calls_out += 1
+        return batch
 
-    async def _call(self, batch: list[Slot]) -> tuple[list[Slot], TweetBatch | str, tuple[int,
-                                                                                           int]]:
+    async def call(self, batch: list[Slot]) -> tuple[TweetBatch | str, tuple[int, int]]:
+        """One LLM call for `batch`: the reply, or why it failed (RunStoppedError is raised)."""
         ids = [slot.id for slot in batch]
         try:
             done = await self.session.call(
@@ -274,8 +271,20 @@ class _PersonaTweeter:
         except RunStoppedError:
             raise
         except LLMError as exc:
-            return batch, str(exc), (0, 0)
-        return batch, done.output, (done.prompt_tokens, done.completion_tokens)
+            return str(exc), (0, 0)
+        return done.output, (done.prompt_tokens, done.completion_tokens)
+
+    def settle(self, batch: list[Slot], reply: TweetBatch | str | None,
+               tokens: tuple[int, int]) -> None:
+        """Judge a call's reply (None: the run stopped first); rejected slots go first in line."""
+        self.calls_out -= 1
+        if reply is not None:
+            self.pending.extendleft(reversed(self._judge(batch, reply, tokens)))
+
+    def save(self, *, now: bool) -> None:
+        """Persist now, or if the last save is PERSIST_INTERVAL_S old."""
+        if now or time.monotonic() - self._persisted_at >= PERSIST_INTERVAL_S:
+            self._persist()
 
     def _judge(self, batch: list[Slot], reply: TweetBatch | str,
                tokens: tuple[int, int]) -> list[Slot]:
@@ -350,7 +359,94 @@ class _PersonaTweeter:
         update_calendar(self.calendar_file, mark)
 
 
+class _CallDispatcher:
+    """Sends every persona's post calls, one batch whenever the concurrency window has room.
+
+    A batch is sized when it is sent: `slots_per_call`, until fewer slots are left than the
+    window takes at that size; then what is left is spread over the window (at least half of
+    `slots_per_call` per call), so the last calls end together instead of a few full ones
+    running alone. Rejected slots are sent again at once, first in their persona's line; the
+    persona with the most slots left goes next. One call per window is kept waiting in the pool,
+    so a freed slot is taken at once rather than after the client's turnaround.
+    """
+
+    def __init__(self, session: LLMSession, slots_per_call: int,
+                 checks_ready: Awaitable[object]) -> None:
+        self.session, self.slots_per_call = session, slots_per_call
+        self.smallest_batch = -(-slots_per_call // 2)
+        self.checks_ready = checks_ready
+        self.ended_by: Exception | None = None
+        self._tweeters: dict[_PersonaTweeter, asyncio.Event] = {}
+        self._calls: set[asyncio.Task[None]] = set()
+
+    async def fill(self, tweeter: _PersonaTweeter, slots: list[Slot]) -> None:
+        """Draft `slots`; returns when each is drafted or failed, raises what ended the run."""
+        finished = asyncio.Event()
+        tweeter.pending.extend(slots)
+        self._tweeters[tweeter] = finished
+        self._send()
+        if self.ended_by is None:
+            await finished.wait()
+        if self.ended_by is not None:
+            tweeter.save(now=True)
+            raise self.ended_by
+
+    async def stop(self, reason: Exception) -> None:
+        """Send nothing more; judge and save the calls already out."""
+        self.ended_by = self.ended_by or reason
+        await asyncio.gather(*self._calls, return_exceptions=True)
+
+    def _window(self) -> int:
+        return self.session.pool.limiter.limit
+
+    def _batch_size(self) -> int:
+        left = sum(len(tweeter.pending) for tweeter in self._tweeters)
+        spread = -(-left // self._window())
+        return min(self.slots_per_call, max(self.smallest_batch, spread))
+
+    def _send(self) -> None:
+        while self.ended_by is None and len(self._calls) < self._window() + 1:
+            waiting = [tweeter for tweeter in self._tweeters if tweeter.pending]
+            if not waiting:
+                return
+            tweeter = max(waiting, key=lambda t: len(t.pending))
+            batch = tweeter.take(self._batch_size())
+            self._calls.add(asyncio.create_task(self._call(tweeter, batch)))
+
+    async def _call(self, tweeter: _PersonaTweeter, batch: list[Slot]) -> None:
+        reply: TweetBatch | str | None = None
+        tokens = (0, 0)
+        try:
+            reply, tokens = await tweeter.call(batch)
+            await self.checks_ready  # the language model, loaded in a thread meanwhile
+        except Exception as exc:  # RunStoppedError, or a bug: end the run rather than hang it
+            self.ended_by = self.ended_by or exc
+        self._calls.discard(asyncio.current_task())
+        self._send()  # before judging: the free slot is taken at once
+        for _ in range(SEND_FIRST_TURNS):
+            await asyncio.sleep(0)
+        try:
+            tweeter.settle(batch, reply, tokens)
+            self._send()  # the rejected slots
+            tweeter.save(now=self._close(tweeter))
+        except Exception as exc:  # a full disk: what was judged stays in memory, the run ends
+            self.ended_by = self.ended_by or exc
+        if self.ended_by is not None:
+            for other in self._tweeters:
+                self._close(other)
+
+    def _close(self, tweeter: _PersonaTweeter) -> bool:
+        """Wake the persona's `fill` when it has nothing left to wait for; True when it did."""
+        done = not tweeter.calls_out and (not tweeter.pending or self.ended_by is not None)
+        finished = self._tweeters[tweeter]
+        if done and not finished.is_set():
+            finished.set()
+            return True
+        return False
+
+
 async def _tweets_for(session: LLMSession, card: Path, options: TweetOptions,
+                      dispatcher: _CallDispatcher,
                       progress: TweetProgress | None) -> PersonaTweets:
     result = PersonaTweets(card)
     try:
@@ -375,7 +471,7 @@ async def _tweets_for(session: LLMSession, card: Path, options: TweetOptions,
         progress.add_total(len(slots))
     tweeter = _PersonaTweeter(session, profile, calendar, options, result, progress)
     tweeter.remember_earlier_posts()
-    await tweeter.run(slots)
+    await dispatcher.fill(tweeter, slots)
     return result
 
 
@@ -387,12 +483,14 @@ async def generate_tweets(options: TweetOptions, session: LLMSession,
         progress.watch(session.window_limit)
     # Load the language model while the month plans are being asked for.
     warm_up = asyncio.create_task(asyncio.to_thread(warm_up_checks))
+    dispatcher = _CallDispatcher(session, options.slots_per_call, warm_up)
     try:
         await session.check()
-        results = await asyncio.gather(*[_tweets_for(session, card, options, progress)
+        results = await asyncio.gather(*[_tweets_for(session, card, options, dispatcher, progress)
                                          for card in options.cards])
         await warm_up
     except RunStoppedError as exc:
+        await dispatcher.stop(exc)
         return TweetRunSummary([], time.perf_counter() - started, str(exc),
                                session.pool.budget.spent_usd)
     return TweetRunSummary(list(results), time.perf_counter() - started,
