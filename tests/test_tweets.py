@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -233,6 +237,56 @@ def test_rerun_continues_after_drafted_slots_and_retries_failed(
     assert second.personas[0].tweet_file != first.personas[0].tweet_file
     calendar = read_calendar(calendar_path(tmp_path, "ava", MONTH))
     assert sum(slot.status == "drafted" for slot in calendar.slots) == 10
+
+
+def test_killed_run_loses_no_accepted_post(start_server: StartServer, make_image,
+                                           tmp_path: Path) -> None:
+    hang = {"on": True}
+    first_batch: list[str] = []
+
+    def responder(body: dict[str, Any]) -> Reply:
+        if schema_name(body) != "tweets":
+            return content_reply(body)
+        slots = requested_slots(body)
+        if not first_batch:
+            first_batch.extend(slots)
+        slow = hang["on"] and slots != first_batch
+        return Reply(content_reply(body).content, delay_s=5.0 if slow else 0.0)
+
+    server = start_server(responder)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    argv = [sys.executable, "-m", "persona_foundry", "tweets", str(card), "--count", "8",
+            "--per-call", "4", "--month", MONTH, "--out", str(tmp_path)]
+    process = subprocess.Popen(argv, env={**os.environ, **env(server), "MAX_CONCURRENT": "2"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    drafted: list[tuple[str]] = []
+    # Until the first batch is judged (its posts are in the ledger; the file is saved after 2 s):
+    while not first_batch or len(drafted) < len(first_batch):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+        with contextlib.suppress(sqlite3.OperationalError), \
+                sqlite3.connect(tmp_path / "ledger.db") as db:
+            drafted = db.execute("SELECT slot_id FROM tweets WHERE status = 'drafted'").fetchall()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (dead_file,) = (tmp_path / "tweets").glob("ava_*.json")
+    assert dead_file.stat().st_size == 0
+    calls_before = len(server.chat_requests("tweets"))
+
+    hang["on"] = False
+    summary = run_tweets(server, [card], tmp_path, count=8, slots_per_call=4)
+
+    (result,) = summary.personas
+    assert result.made == 8 and result.recovered == len(first_batch)
+    assert summary.exit_code == 0
+    asked = {slot for r in server.chat_requests("tweets")[calls_before:]
+             for slot in requested_slots(r.body)}
+    assert not asked & set(first_batch) and len(asked) == 8 - len(first_batch)
+    saved = json.loads(result.tweet_file.read_text(encoding="utf-8"))["tweets"]
+    assert {t["slot_id"] for t in saved} == {row[0] for row in drafted} | asked
+    calendar = read_calendar(calendar_path(tmp_path, "ava", MONTH))
+    assert sum(slot.status == "drafted" for slot in calendar.slots) == 8
 
 
 def test_many_personas_share_one_limit_and_a_bad_card_stops_nothing(

@@ -183,6 +183,10 @@ def print_tweet_summary(summary: TweetRunSummary, console: Console) -> None:
     per_post = ""
     if made:
         per_post = f" ({tokens_in / made:.0f} in / {tokens_out / made:.0f} out per post)"
+    recovered = sum(p.recovered for p in summary.personas)
+    if recovered:
+        console.print(f"{recovered} post(s) accepted by an interrupted earlier run were taken "
+                      "from the ledger (no new call)")
     console.print(
         f"posts {made}, regenerated {sum(p.regenerated for p in summary.personas)}, "
         f"failed {sum(p.failed for p in summary.personas)}, duplicates caught "

@@ -100,6 +100,7 @@ class PersonaTweets:
     regenerated: int = 0
     failed: int = 0
     duplicates: int = 0
+    recovered: int = 0  # accepted by an earlier run that died before saving them
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
@@ -204,6 +205,22 @@ def _tweet_record(slot: Slot, draft: TweetDraft, model: str, attempt: int) -> di
     }
 
 
+def _recovered_record(record_json: str | None, slot: Slot) -> dict[str, Any] | None:
+    """A ledger's post record, if it was written for this very slot (same time, pillar, theme
+    and format: a re-planned month may reuse an id for another slot)."""
+    if record_json is None:
+        return None
+    try:
+        record = json.loads(record_json)
+    except ValueError:
+        return None
+    wanted = {"slot_id": slot.id, "scheduled_at": slot.scheduled_at, "pillar": slot.pillar,
+              "theme": slot.theme, "format": slot.format}
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        return None
+    return record if all(record.get(key) == value for key, value in wanted.items()) else None
+
+
 def _restrict_batch(slot_ids: list[str]) -> Any:
     """Pin the reply to exactly these slots, so constrained decoders cannot invent others."""
 
@@ -252,6 +269,26 @@ class _PersonaTweeter:
             except (OSError, ValueError, AttributeError):
                 continue  # a foreign or broken file is not a reason to stop
 
+    def recover_unsaved(self, slots: list[Slot]) -> list[Slot]:
+        """Take posts an earlier run accepted (and paid for) but died before saving from the
+        ledger, instead of asking for them again; return the slots still to write."""
+        saved = self.session.ledger.drafted_posts(self.profile.key, [slot.id for slot in slots])
+        left = []
+        for slot in slots:
+            record = _recovered_record(saved.get(slot.id), slot)
+            if record is None or self.seen.find(record["text"]) is not None:
+                left.append(slot)
+                continue
+            self.seen.add(record["text"])
+            self.records.append(record)
+            self.result.made += 1
+            self.result.recovered += 1
+            if self.progress:
+                self.progress.advance(1)
+        if len(left) < len(slots):
+            self._persist()
+        return left
+
     def take(self, size: int) -> list[Slot]:
         """The next batch: slots to retry first, then fresh ones in calendar order."""
         batch = [self.pending.popleft() for _ in range(min(size, len(self.pending)))]
@@ -298,11 +335,13 @@ class _PersonaTweeter:
             self.attempts[slot.id] += 1
             problems = self._problems(slot, drafts.get(slot.id), reply)
             status = "drafted" if not problems else "rejected"
+            record = None
             if not problems:
                 draft = drafts[slot.id]
                 self.seen.add(draft.text)
-                self.records.append(_tweet_record(slot, draft, self.session.model_for(STAGE_NAME),
-                                                  self.attempts[slot.id]))
+                record = _tweet_record(slot, draft, self.session.model_for(STAGE_NAME),
+                                       self.attempts[slot.id])
+                self.records.append(record)
                 self.result.made += 1
             elif self.attempts[slot.id] < MAX_TWEET_ATTEMPTS:
                 # The attempt number makes each retry a new request (never a cached reply).
@@ -317,7 +356,8 @@ class _PersonaTweeter:
                 self.result.failures[slot.id] = problems
             self.session.ledger.record_tweet(TweetRecordRow(
                 self.session.run_id, self.profile.key, slot.id, status,
-                str(self.tweet_file), problems or None, *share))
+                str(self.tweet_file), problems or None, *share,
+                record_json=json.dumps(record) if record else None))
             if status != "rejected" and self.progress:
                 self.progress.advance(1)
         return retry
@@ -381,6 +421,8 @@ class _CallDispatcher:
 
     async def fill(self, tweeter: _PersonaTweeter, slots: list[Slot]) -> None:
         """Draft `slots`; returns when each is drafted or failed, raises what ended the run."""
+        if not slots:
+            return
         finished = asyncio.Event()
         tweeter.pending.extend(slots)
         self._tweeters[tweeter] = finished
@@ -471,7 +513,7 @@ async def _tweets_for(session: LLMSession, card: Path, options: TweetOptions,
         progress.add_total(len(slots))
     tweeter = _PersonaTweeter(session, profile, calendar, options, result, progress)
     tweeter.remember_earlier_posts()
-    await dispatcher.fill(tweeter, slots)
+    await dispatcher.fill(tweeter, tweeter.recover_unsaved(slots))
     return result
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+SQL_VARIABLES_PER_QUERY = 500  # well under SQLite's limit on bound parameters
+
 
 @dataclass(frozen=True)
 class CallRecord:
@@ -38,6 +40,7 @@ class TweetRecordRow:
     reason: str | None = None
     prompt_tokens: float = 0.0
     completion_tokens: float = 0.0
+    record_json: str | None = None  # the accepted post, for "drafted"
 
 
 class Ledger:
@@ -85,10 +88,22 @@ class Ledger:
         """Append one post's verdict and its share of the call's tokens."""
         self.db.execute(
             "INSERT INTO tweets (run_id, persona, slot_id, tweet_file, status, reason, "
-            "prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "prompt_tokens, completion_tokens, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.run_id, record.persona, record.slot_id, record.tweet_file, record.status,
-             record.reason, record.prompt_tokens, record.completion_tokens),
+             record.reason, record.prompt_tokens, record.completion_tokens, record.record_json),
         )
+
+    def drafted_posts(self, persona: str, slot_ids: list[str]) -> dict[str, str]:
+        """The latest accepted post (record JSON) of each of these slots, from any run."""
+        found: dict[str, str] = {}
+        for start in range(0, len(slot_ids), SQL_VARIABLES_PER_QUERY):
+            chunk = slot_ids[start:start + SQL_VARIABLES_PER_QUERY]
+            rows = self.db.execute(
+                f"SELECT slot_id, record_json FROM tweets WHERE persona = ? AND status = 'drafted' "
+                f"AND record_json IS NOT NULL AND slot_id IN ({', '.join('?' * len(chunk))}) "
+                "ORDER BY id", (persona, *chunk))
+            found.update({str(slot_id): str(record) for slot_id, record in rows})
+        return found
 
     def close(self) -> None:
         """Close the connection."""

@@ -103,3 +103,9 @@ def m004_tweets(db: sqlite3.Connection) -> None:
         """
     )
     db.execute("CREATE INDEX tweets_persona_slot ON tweets (persona, slot_id)")
+
+
+@migration
+def m005_tweet_records(db: sqlite3.Connection) -> None:
+    """The accepted post itself, so a run that dies before saving its file loses no paid post."""
+    db.execute("ALTER TABLE tweets ADD COLUMN record_json TEXT")
