@@ -7,7 +7,8 @@ tokens ÷ tokens per second, or a fixed per-stage time (`stage_seconds`); `capac
 served at once and the rest queue; `rpm`/`tpm` are enforced with buckets holding 10 s of
 allowance, answering 429 with Retry-After and sending x-ratelimit-* headers; `fault_rate` of
 calls fail with 500. GET /stats returns counters (served, 429s, 5xx, busy seconds; also per
-response schema).
+response schema) and a timeline of every served call (schema, arrived, started, finished, in
+seconds of time.monotonic() since `clock_origin`), to see where the server sat idle.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ class SimServer:
         self.tokens = TokenBucket(config["tpm"]) if config.get("tpm") else None
         self.stats: dict[str, Any] = {"served": 0, "rate_limited": 0, "faults": 0,
                                       "busy_s": 0.0, "prompt_tokens": 0,
-                                      "completion_tokens": 0, "by_schema": {}}
+                                      "completion_tokens": 0, "by_schema": {},
+                                      "timeline": [], "clock_origin": time.monotonic()}
+        self.started = self.stats["clock_origin"]
         self.random = random.Random(config.get("seed", 1))
         self.posts_per_day = config.get("posts_per_day")
 
@@ -93,8 +96,11 @@ class SimServer:
         service = stage_seconds.get(name) or (
             self.config.get("ttft_s", 0.05) + completion_tokens / self.config.get(
                 "tokens_per_s", 1000))
+        arrived = time.monotonic() - self.started
         async with self.capacity:
+            began = time.monotonic() - self.started
             await asyncio.sleep(service)
+        self.stats["timeline"].append((name, arrived, began, time.monotonic() - self.started))
         self.stats["served"] += 1
         self.stats["busy_s"] += service
         kind = self.stats["by_schema"].setdefault(name, {"busy_s": 0.0, "service_s": []})
