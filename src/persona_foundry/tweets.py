@@ -40,7 +40,8 @@ DEFAULT_SLOTS_PER_CALL = 8
 MAX_TWEET_ATTEMPTS = 3
 MAX_TEXT_CHARS = 500
 # Saving rewrites the whole file and the calendar: at most this often (and at the end). A crash
-# in between loses no money: the calls are in the ledger's cache and a rerun redoes them free.
+# in between loses no money: each accepted post is already in the ledger, and a rerun takes it
+# from there (recover_unsaved) instead of asking again.
 PERSIST_INTERVAL_S = 2.0
 # Event-loop turns a finished call gives the calls it just started, so that their requests are
 # on the wire before its reply is judged (replies come in bursts; judging them all first would
@@ -406,8 +407,9 @@ class _CallDispatcher:
     window takes at that size; then what is left is spread over the window (at least half of
     `slots_per_call` per call), so the last calls end together instead of a few full ones
     running alone. Rejected slots are sent again at once, first in their persona's line; the
-    persona with the most slots left goes next. One call per window is kept waiting in the pool,
-    so a freed slot is taken at once rather than after the client's turnaround.
+    persona with the most slots left goes next. One call more than the window is kept out (it
+    waits in the pool), so a freed slot is taken at once rather than after the client's
+    turnaround.
     """
 
     def __init__(self, session: LLMSession, slots_per_call: int,
