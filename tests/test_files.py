@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from persona_foundry.files import atomic_write_json, safe_slug, unique_path
+from persona_foundry.files import atomic_write_json, pretty_json, safe_slug, unique_path
 
 
 @pytest.mark.parametrize(
@@ -52,3 +53,12 @@ def test_atomic_write_leaves_no_temp_and_no_torn_file(tmp_path: Path,
         atomic_write_json(target, {"name": "Changed"})
     assert target.read_text(encoding="utf-8") == '{\n  "name": "Ava"\n}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["card.json"]
+
+
+def test_pretty_json_reads_like_the_standard_library_indented_output() -> None:
+    payload = {"persona": "José 李", "tweets": [{"text": "Morning ☕ #run", "attempt": 1,
+                                                 "share": 0.25, "tags": [], "image": None}],
+               "days": {1: "ok"}}
+    text = pretty_json(payload).decode("utf-8")
+    assert "José 李" in text and "☕" in text  # readable, not \\u escapes
+    assert text == json.dumps(payload, ensure_ascii=False, indent=2) + "\n"

@@ -12,6 +12,7 @@ from typing import Any
 
 from .calendar import calendar_path, read_calendar
 from .errors import InputError
+from .files import pretty_json
 
 COLUMNS = ("date", "time", "timezone", "account", "text", "image_path", "status", "slot_id")
 EXPORTABLE = ("drafted", "approved")
@@ -63,7 +64,7 @@ def render_posts(posts: list[Post], fmt: str) -> str:
     """CSV (header row, one post per row) or a JSON array."""
     rows = [post.__dict__ for post in sorted(posts, key=lambda p: (p.date, p.time, p.account))]
     if fmt == "json":
-        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+        return pretty_json(rows).decode("utf-8")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
