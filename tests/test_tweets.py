@@ -18,13 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from conftest import server_settings
 from openai_server import FakeOpenAIServer, Reply
+from persona_foundry import tweets
 from persona_foundry.calendar import calendar_path, read_calendar
 from persona_foundry.cli import app
 from persona_foundry.llm.session import LLMSession
+from persona_foundry.textchecks import warm_up_checks
 from persona_foundry.tweets import TweetOptions, TweetRunSummary, claim_tweet_file, generate_tweets
 from stage_replies import EXAMPLES, content_reply, distinct_post, requested_slots, schema_name
 
@@ -135,6 +138,45 @@ def test_rejected_slots_go_again_without_waiting_for_the_other_calls(
     (retry,) = [call for call in calls if len(requested_slots(call.body)) == 1]
     assert requested_slots(retry.body) == [batches[0][0]] and "too long" in retry.text
     assert retry.started < slow.finished  # sent while the slow batch was still out
+
+
+@pytest.mark.parametrize(("quiet_s", "delay_s", "judged_after_the_slow_reply"),
+                         [(0.4, 5.0, True), (0.4, 0.05, False)])
+def test_a_reply_is_judged_once_no_other_reply_is_coming_in(
+    start_server: StartServer, make_image, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    quiet_s: float, delay_s: float, judged_after_the_slow_reply: bool,
+) -> None:
+    warm_up_checks()  # judging waits for the language model otherwise
+    monkeypatch.setattr(tweets, "JUDGE_QUIET_S", quiet_s)
+    monkeypatch.setattr(tweets, "JUDGE_DELAY_S", delay_s)
+    first: list[str] = []
+
+    def responder(body: dict[str, Any]) -> Reply:
+        if schema_name(body) != "tweets":
+            return content_reply(body)
+        slots = requested_slots(body)
+        retry = bool(first) and slots == first[:1]
+        first.extend([] if first else slots)
+        # The first batch answers at once with one post too long; the others after 0.2 s.
+        tweets = [{"slot_id": slot, "image_prompt": "a photo",
+                   "text": "word " * 70 if slot == first[0] and not retry
+                   else distinct_post(slot + str(retry))} for slot in slots]
+        slow = slots != first and not retry
+        return Reply(json.dumps({"tweets": tweets}), delay_s=0.2 if slow else 0.0)
+
+    server = start_server(responder)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    summary = run_tweets(server, [card], tmp_path, count=4, slots_per_call=2,
+                         settings={"max_concurrent": 3})
+
+    assert summary.made == 4 and summary.personas[0].regenerated == 1
+    calls = server.chat_requests("tweets")
+    slow_replies = [call.finished for call in calls if requested_slots(call.body)[0] not in first]
+    (retry,) = [call for call in calls if requested_slots(call.body) == first[:1]]
+    # The rejected post's retry goes out when its reply is judged: after a slow reply came in
+    # (within the quiet time), unless judging may wait no longer than delay_s.
+    assert len(slow_replies) == 2
+    assert (retry.started > min(slow_replies)) is judged_after_the_slow_reply
 
 
 def test_stable_prompt_prefix_then_slots(start_server: StartServer, make_image,

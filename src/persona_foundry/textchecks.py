@@ -90,8 +90,8 @@ def _language_identifier() -> Any:
 
 def warm_up_checks() -> None:
     """Load the language model and LSH tables now (in a thread), not on the first post."""
+    _lsh_setup()  # first: ~10 ms that each persona's duplicate index waits for
     _language_identifier()
-    _lsh_setup()
 
 
 def language_problem(text: str, language: str) -> str | None:

@@ -43,10 +43,12 @@ MAX_TEXT_CHARS = 500
 # in between loses no money: each accepted post is already in the ledger, and a rerun takes it
 # from there (recover_unsaved) instead of asking again.
 PERSIST_INTERVAL_S = 2.0
-# Event-loop turns a finished call gives the calls it just started, so that their requests are
-# on the wire before its reply is judged (replies come in bursts; judging them all first would
-# leave the server's freed slots idle meanwhile).
-SEND_FIRST_TURNS = 3
+# Replies come in bursts, and every reply starts the next call. Judging a reply (~2 ms of CPU)
+# while others wait to be read would leave the server's freed slots idle meanwhile; so replies
+# are judged one at a time, once none has come in for JUDGE_QUIET_S (the client's turnaround
+# of a reply into the next request), and at most JUDGE_DELAY_S after their own came in.
+JUDGE_QUIET_S = 0.004
+JUDGE_DELAY_S = 0.25
 
 
 class TweetDraft(BaseModel):
@@ -419,7 +421,10 @@ class _CallDispatcher:
         self.checks_ready = checks_ready
         self.ended_by: Exception | None = None
         self._tweeters: dict[_PersonaTweeter, asyncio.Event] = {}
-        self._calls: set[asyncio.Task[None]] = set()
+        self._calls: set[asyncio.Task[None]] = set()  # waiting for their reply
+        self._tasks: set[asyncio.Task[None]] = set()  # until their reply is judged
+        self._judging = asyncio.Lock()
+        self._last_reply_at = 0.0
 
     async def fill(self, tweeter: _PersonaTweeter, slots: list[Slot]) -> None:
         """Draft `slots`; returns when each is drafted or failed, raises what ended the run."""
@@ -438,7 +443,7 @@ class _CallDispatcher:
     async def stop(self, reason: Exception) -> None:
         """Send nothing more; judge and save the calls already out."""
         self.ended_by = self.ended_by or reason
-        await asyncio.gather(*self._calls, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _window(self) -> int:
         return self.session.pool.limiter.limit
@@ -455,7 +460,10 @@ class _CallDispatcher:
                 return
             tweeter = max(waiting, key=lambda t: len(t.pending))
             batch = tweeter.take(self._batch_size())
-            self._calls.add(asyncio.create_task(self._call(tweeter, batch)))
+            task = asyncio.create_task(self._call(tweeter, batch))
+            self._calls.add(task)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _call(self, tweeter: _PersonaTweeter, batch: list[Slot]) -> None:
         reply: TweetBatch | str | None = None
@@ -467,17 +475,26 @@ class _CallDispatcher:
             self.ended_by = self.ended_by or exc
         self._calls.discard(asyncio.current_task())
         self._send()  # before judging: the free slot is taken at once
-        for _ in range(SEND_FIRST_TURNS):
-            await asyncio.sleep(0)
-        try:
-            tweeter.settle(batch, reply, tokens)
-            self._send()  # the rejected slots
-            tweeter.save(now=self._close(tweeter))
-        except Exception as exc:  # a full disk: what was judged stays in memory, the run ends
-            self.ended_by = self.ended_by or exc
+        replied_at = self._last_reply_at = time.monotonic()
+        async with self._judging:
+            await self._quiet(replied_at)
+            try:
+                tweeter.settle(batch, reply, tokens)
+                self._send()  # the rejected slots
+                tweeter.save(now=self._close(tweeter))
+            except Exception as exc:  # a full disk: what was judged stays in memory, the run ends
+                self.ended_by = self.ended_by or exc
         if self.ended_by is not None:
             for other in self._tweeters:
                 self._close(other)
+
+    async def _quiet(self, replied_at: float) -> None:
+        """Return once no reply has come in for JUDGE_QUIET_S, or JUDGE_DELAY_S after ours."""
+        await asyncio.sleep(0)  # what is ready now (a reply, a request going out) goes first
+        # A loop of sleeps, not an event: each new reply moves the deadline.
+        while (wait := min(self._last_reply_at + JUDGE_QUIET_S,  # noqa: ASYNC110
+                           replied_at + JUDGE_DELAY_S) - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
 
     def _close(self, tweeter: _PersonaTweeter) -> bool:
         """Wake the persona's `fill` when it has nothing left to wait for; True when it did."""
