@@ -402,14 +402,35 @@ class _PersonaTweeter:
         update_calendar(self.calendar_file, mark)
 
 
+def _apportion_calls(calls: dict[_PersonaTweeter, int], pending: dict[_PersonaTweeter, int],
+                     total: int) -> None:
+    """Raise the personas' call counts towards `total`, in proportion to their slots (largest
+    remainder first; never more calls than slots)."""
+    left = sum(pending.values())
+    if not left:
+        return
+    wanted = {tweeter: total * count / left for tweeter, count in pending.items()}
+    for tweeter, count in pending.items():
+        calls[tweeter] = max(calls[tweeter], min(count, int(wanted[tweeter])))
+    by_remainder = sorted(pending, key=lambda t: wanted[t] - int(wanted[t]), reverse=True)
+    for tweeter in by_remainder:
+        if sum(calls.values()) >= total:
+            return
+        if calls[tweeter] < pending[tweeter]:
+            calls[tweeter] += 1
+
+
 class _CallDispatcher:
     """Sends every persona's post calls, one batch whenever the concurrency window has room.
 
-    A batch is sized when it is sent: `slots_per_call`, until fewer slots are left than the
-    window takes at that size; then what is left is spread over the window (at least half of
-    `slots_per_call` per call), so the last calls end together instead of a few full ones
-    running alone. Rejected slots are sent again at once, first in their persona's line; the
-    persona with the most slots left goes next. One call more than the window is kept out (it
+    The slots left are planned as whole rounds of the window (as few as `slots_per_call`
+    allows), each persona's in calls of about one size, the odd slots one each to its first
+    calls: every slot of the window then does about the same work and ends its last call when
+    the others do, instead of a last round of a few calls with most of the window idle (1000
+    posts, 20 at once, up to 8 per call: 7 calls of 7 or 8 posts for every slot, not 6 rounds
+    of 8 and a seventh of 40 posts). Rejected slots are sent again at once, first in their
+    persona's line, in the calls planned next; the persona with the most slots left goes
+    next. One call more than the window is kept out (it
     waits in the pool), so a freed slot is taken at once rather than after the client's
     turnaround.
     """
@@ -417,8 +438,11 @@ class _CallDispatcher:
     def __init__(self, session: LLMSession, slots_per_call: int,
                  checks_ready: Awaitable[object]) -> None:
         self.session, self.slots_per_call = session, slots_per_call
-        self.smallest_batch = -(-slots_per_call // 2)
         self.checks_ready = checks_ready
+        # Each persona's planned calls: their sizes, in sending order.
+        self._sizes: dict[_PersonaTweeter, deque[int]] = {}
+        self._planned_window = 0
+        self._sent = 0
         self.ended_by: Exception | None = None
         self._tweeters: dict[_PersonaTweeter, asyncio.Event] = {}
         self._calls: set[asyncio.Task[None]] = set()  # waiting for their reply
@@ -433,6 +457,7 @@ class _CallDispatcher:
         finished = asyncio.Event()
         tweeter.pending.extend(slots)
         self._tweeters[tweeter] = finished
+        self._planned_window = 0  # plan again, with these slots
         self._send()
         if self.ended_by is None:
             await finished.wait()
@@ -448,22 +473,61 @@ class _CallDispatcher:
     def _window(self) -> int:
         return self.session.pool.limiter.limit
 
-    def _batch_size(self) -> int:
-        left = sum(len(tweeter.pending) for tweeter in self._tweeters)
-        spread = -(-left // self._window())
-        return min(self.slots_per_call, max(self.smallest_batch, spread))
-
     def _send(self) -> None:
         while self.ended_by is None and len(self._calls) < self._window() + 1:
             waiting = [tweeter for tweeter in self._tweeters if tweeter.pending]
             if not waiting:
                 return
+            self._keep_plan(waiting)
             tweeter = max(waiting, key=lambda t: len(t.pending))
-            batch = tweeter.take(self._batch_size())
+            batch = tweeter.take(self._sizes[tweeter].popleft())
+            self._sent += 1
             task = asyncio.create_task(self._call(tweeter, batch))
             self._calls.add(task)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _keep_plan(self, waiting: list[_PersonaTweeter]) -> None:
+        """Plan again when the window or the slots changed; rejected slots join planned calls."""
+        planned = {tweeter: sum(self._sizes.get(tweeter, ())) for tweeter in waiting}
+        if self._window() != self._planned_window or any(
+                len(tweeter.pending) < planned[tweeter] or not planned[tweeter]
+                for tweeter in waiting):
+            self._plan()
+            return
+        for tweeter in waiting:
+            if len(tweeter.pending) > planned[tweeter]:
+                self._plan_more(self._sizes[tweeter], len(tweeter.pending) - planned[tweeter])
+
+    def _plan(self) -> None:
+        """Each persona's slots left as calls of about one size, so many that the run's calls
+        come to a whole number of rounds of the window, as few as `slots_per_call` allows
+        (one stream: full calls)."""
+        window = self._planned_window = self._window()
+        pending = {tweeter: len(tweeter.pending) for tweeter in self._tweeters}
+        fewest = {tweeter: -(-count // self.slots_per_call) for tweeter, count in pending.items()}
+        calls = dict(fewest)
+        if window > 1:
+            rounds = -(-(self._sent + sum(fewest.values())) // window)
+            _apportion_calls(calls, pending, window * rounds - self._sent)
+        for tweeter, count in pending.items():
+            if window == 1:
+                full, rest = divmod(count, self.slots_per_call)
+                self._sizes[tweeter] = deque([self.slots_per_call] * full + [rest] * (rest > 0))
+            else:
+                smaller, larger = divmod(count, calls[tweeter]) if count else (0, 0)
+                self._sizes[tweeter] = deque(
+                    [smaller + 1] * larger + [smaller] * (calls[tweeter] - larger))
+
+    def _plan_more(self, sizes: deque[int], slots: int) -> None:
+        """Add slots to the first planned calls that have room, else as calls of their own."""
+        for index, size in enumerate(sizes):
+            added = min(slots, self.slots_per_call - size)
+            sizes[index] += added
+            slots -= added
+        while slots > 0:
+            sizes.appendleft(min(slots, self.slots_per_call))
+            slots -= sizes[0]
 
     async def _call(self, tweeter: _PersonaTweeter, batch: list[Slot]) -> None:
         reply: TweetBatch | str | None = None
