@@ -324,7 +324,7 @@ def tweets(
     month: Annotated[str, typer.Option(help="YYYY-MM (default: next month).")] = "",
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
     per_call: Annotated[int, typer.Option(
-        help="Most slots per LLM call (the last round is spread over the window).",
+        help="Most slots per LLM call (calls are evened out over whole rounds of the window).",
         min=1, max=32)] = 8,
     language: Annotated[str, typer.Option(help="Language of the posts.")] = "English",
     nsfw_level: Annotated[NsfwChoice, typer.Option(help="Content level.")] = NsfwChoice.off,
