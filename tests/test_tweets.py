@@ -59,6 +59,32 @@ def run_tweets(server: FakeOpenAIServer, cards: list[Path], out: Path,
     return asyncio.run(go())
 
 
+def first_batch_has_a_long_post(
+    slow_s: float,
+) -> tuple[Callable[[dict[str, Any]], Reply], list[list[str]]]:
+    """A responder whose first posts batch answers at once with its first post too long (the
+    retry at once too) and every other batch after slow_s; and the batches as first asked."""
+    served: dict[str, int] = {}
+    batches: list[list[str]] = []
+
+    def responder(body: dict[str, Any]) -> Reply:
+        if schema_name(body) != "tweets":
+            return content_reply(body)
+        slots = requested_slots(body)
+        fresh = not any(slot in served for slot in slots)
+        if fresh:
+            batches.append(slots)
+        for slot in slots:
+            served[slot] = served.get(slot, 0) + 1
+        tweets = [{"slot_id": slot, "image_prompt": "a photo",
+                   "text": "word " * 70 if slot == batches[0][0] and served[slot] == 1
+                   else distinct_post(slot + str(served[slot]))} for slot in slots]
+        slow = fresh and len(batches) > 1
+        return Reply(json.dumps({"tweets": tweets}), delay_s=slow_s if slow else 0.0)
+
+    return responder, batches
+
+
 def test_posts_fill_slots_in_batches(start_server: StartServer, make_image,
                                      tmp_path: Path) -> None:
     server = start_server(content_reply)
@@ -109,25 +135,7 @@ def test_posts_are_planned_as_whole_rounds_of_the_window(
 def test_rejected_slots_go_again_without_waiting_for_the_other_calls(
     start_server: StartServer, make_image, tmp_path: Path
 ) -> None:
-    served: dict[str, int] = {}
-    batches: list[list[str]] = []
-
-    def responder(body: dict[str, Any]) -> Reply:
-        if schema_name(body) != "tweets":
-            return content_reply(body)
-        slots = requested_slots(body)
-        fresh = not any(slot in served for slot in slots)
-        if fresh:
-            batches.append(slots)
-        for slot in slots:
-            served[slot] = served.get(slot, 0) + 1
-        # The first batch answers at once with one post too long; the second takes 1 s.
-        tweets = [{"slot_id": slot, "image_prompt": "a photo",
-                   "text": "word " * 70 if slot == batches[0][0] and served[slot] == 1
-                   else distinct_post(slot + str(served[slot]))} for slot in slots]
-        slow = fresh and len(batches) == 2
-        return Reply(json.dumps({"tweets": tweets}), delay_s=1.0 if slow else 0.0)
-
+    responder, batches = first_batch_has_a_long_post(slow_s=1.0)
     server = start_server(responder)
     (card,) = make_cards(server, make_image, tmp_path, "ava")
     summary = run_tweets(server, [card], tmp_path, count=8, slots_per_call=8,
@@ -151,21 +159,7 @@ def test_a_reply_is_judged_once_no_other_reply_is_coming_in(
     warm_up_checks()  # judging waits for the language model otherwise
     monkeypatch.setattr(tweets, "JUDGE_QUIET_S", quiet_s)
     monkeypatch.setattr(tweets, "JUDGE_DELAY_S", delay_s)
-    first: list[str] = []
-
-    def responder(body: dict[str, Any]) -> Reply:
-        if schema_name(body) != "tweets":
-            return content_reply(body)
-        slots = requested_slots(body)
-        retry = bool(first) and slots == first[:1]
-        first.extend([] if first else slots)
-        # The first batch answers at once with one post too long; the others after 0.2 s.
-        tweets = [{"slot_id": slot, "image_prompt": "a photo",
-                   "text": "word " * 70 if slot == first[0] and not retry
-                   else distinct_post(slot + str(retry))} for slot in slots]
-        slow = slots != first and not retry
-        return Reply(json.dumps({"tweets": tweets}), delay_s=0.2 if slow else 0.0)
-
+    responder, batches = first_batch_has_a_long_post(slow_s=0.2)
     server = start_server(responder)
     (card,) = make_cards(server, make_image, tmp_path, "ava")
     summary = run_tweets(server, [card], tmp_path, count=4, slots_per_call=2,
@@ -173,6 +167,7 @@ def test_a_reply_is_judged_once_no_other_reply_is_coming_in(
 
     assert summary.made == 4 and summary.personas[0].regenerated == 1
     calls = server.chat_requests("tweets")
+    first = batches[0]
     slow_replies = [call.finished for call in calls if requested_slots(call.body)[0] not in first]
     (retry,) = [call for call in calls if requested_slots(call.body) == first[:1]]
     # The rejected post's retry goes out when its reply is judged: after a slow reply came in
