@@ -430,9 +430,8 @@ class _CallDispatcher:
     posts, 20 at once, up to 8 per call: 7 calls of 7 or 8 posts for every slot, not 6 rounds
     of 8 and a seventh of 40 posts). Rejected slots are sent again at once, first in their
     persona's line, in the calls planned next; the persona with the most slots left goes
-    next. One call more than the window is kept out (it
-    waits in the pool), so a freed slot is taken at once rather than after the client's
-    turnaround.
+    next. One call more than the window is kept out (it waits in the pool), so a freed slot is
+    taken at once rather than after the client's turnaround.
     """
 
     def __init__(self, session: LLMSession, slots_per_call: int,
@@ -534,7 +533,6 @@ class _CallDispatcher:
         tokens = (0, 0)
         try:
             reply, tokens = await tweeter.call(batch)
-            await self.checks_ready  # the language model, loaded in a thread meanwhile
         except Exception as exc:  # RunStoppedError, or a bug: end the run rather than hang it
             self.ended_by = self.ended_by or exc
         self._calls.discard(asyncio.current_task())
@@ -543,10 +541,11 @@ class _CallDispatcher:
         async with self._judging:
             await self._quiet(replied_at)
             try:
+                await self.checks_ready  # the language model, loaded in a thread meanwhile
                 tweeter.settle(batch, reply, tokens)
                 self._send()  # the rejected slots
                 tweeter.save(now=self._close(tweeter))
-            except Exception as exc:  # a full disk: what was judged stays in memory, the run ends
+            except Exception as exc:  # a full disk, checks that failed to load: the run ends
                 self.ended_by = self.ended_by or exc
         if self.ended_by is not None:
             for other in self._tweeters:
