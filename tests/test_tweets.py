@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import server_settings
-from openai_server import FakeOpenAIServer, Reply
+from openai_server import FakeOpenAIServer, Reply, SeenRequest
 from persona_foundry import tweets
 from persona_foundry.calendar import calendar_path, read_calendar
 from persona_foundry.cli import app
@@ -59,11 +59,13 @@ def run_tweets(server: FakeOpenAIServer, cards: list[Path], out: Path,
     return asyncio.run(go())
 
 
-def first_batch_has_a_long_post(
-    slow_s: float,
-) -> tuple[Callable[[dict[str, Any]], Reply], list[list[str]]]:
-    """A responder whose first posts batch answers at once with its first post too long (the
-    retry at once too) and every other batch after slow_s; and the batches as first asked."""
+def run_with_a_long_first_post(
+    start_server: StartServer, make_image, out: Path, *, slow_s: float, count: int,
+    slots_per_call: int, max_concurrent: int,
+) -> tuple[list[SeenRequest], list[list[str]]]:
+    """A posts run against a server whose first batch answers at once with its first post too
+    long (the retry at once too) and every other batch after slow_s; all posts made, one
+    regenerated. Returns the posts calls and the batches as first asked."""
     served: dict[str, int] = {}
     batches: list[list[str]] = []
 
@@ -82,7 +84,12 @@ def first_batch_has_a_long_post(
         slow = fresh and len(batches) > 1
         return Reply(json.dumps({"tweets": tweets}), delay_s=slow_s if slow else 0.0)
 
-    return responder, batches
+    server = start_server(responder)
+    (card,) = make_cards(server, make_image, out, "ava")
+    summary = run_tweets(server, [card], out, count=count, slots_per_call=slots_per_call,
+                         settings={"max_concurrent": max_concurrent})
+    assert summary.made == count and summary.personas[0].regenerated == 1
+    return server.chat_requests("tweets"), batches
 
 
 def test_posts_fill_slots_in_batches(start_server: StartServer, make_image,
@@ -135,14 +142,8 @@ def test_posts_are_planned_as_whole_rounds_of_the_window(
 def test_rejected_slots_go_again_without_waiting_for_the_other_calls(
     start_server: StartServer, make_image, tmp_path: Path
 ) -> None:
-    responder, batches = first_batch_has_a_long_post(slow_s=1.0)
-    server = start_server(responder)
-    (card,) = make_cards(server, make_image, tmp_path, "ava")
-    summary = run_tweets(server, [card], tmp_path, count=8, slots_per_call=8,
-                         settings={"max_concurrent": 2})
-
-    assert summary.made == 8 and summary.personas[0].regenerated == 1
-    calls = server.chat_requests("tweets")
+    calls, batches = run_with_a_long_first_post(start_server, make_image, tmp_path, slow_s=1.0,
+                                                count=8, slots_per_call=8, max_concurrent=2)
     assert sorted(len(requested_slots(call.body)) for call in calls) == [1, 4, 4]
     (slow,) = [call for call in calls if requested_slots(call.body) == batches[1]]
     (retry,) = [call for call in calls if len(requested_slots(call.body)) == 1]
@@ -159,14 +160,8 @@ def test_a_reply_is_judged_once_no_other_reply_is_coming_in(
     warm_up_checks()  # judging waits for the language model otherwise
     monkeypatch.setattr(tweets, "JUDGE_QUIET_S", quiet_s)
     monkeypatch.setattr(tweets, "JUDGE_DELAY_S", delay_s)
-    responder, batches = first_batch_has_a_long_post(slow_s=0.2)
-    server = start_server(responder)
-    (card,) = make_cards(server, make_image, tmp_path, "ava")
-    summary = run_tweets(server, [card], tmp_path, count=4, slots_per_call=2,
-                         settings={"max_concurrent": 3})
-
-    assert summary.made == 4 and summary.personas[0].regenerated == 1
-    calls = server.chat_requests("tweets")
+    calls, batches = run_with_a_long_first_post(start_server, make_image, tmp_path, slow_s=0.2,
+                                                count=4, slots_per_call=2, max_concurrent=3)
     first = batches[0]
     slow_replies = [call.finished for call in calls if requested_slots(call.body)[0] not in first]
     (retry,) = [call for call in calls if requested_slots(call.body) == first[:1]]
