@@ -25,6 +25,8 @@ class Reply:
     error_body: dict[str, Any] | None = None
     finish_reason: str = "stop"
     delay_s: float | None = None
+    usage: dict[str, Any] | None = None  # instead of the counts made up from the text
+    raw_body: bytes | None = None  # sent as it is: a reply that is no chat completion at all
 
 
 @dataclass
@@ -158,6 +160,8 @@ class FakeOpenAIServer:
 
 
 def _encode(reply: Reply, body: dict[str, Any]) -> bytes:
+    if reply.raw_body is not None:
+        return reply.raw_body
     if reply.status != 200:
         error = reply.error_body or {"error": {"message": f"injected {reply.status}"}}
         return json.dumps(error).encode()
@@ -173,7 +177,7 @@ def _encode(reply: Reply, body: dict[str, Any]) -> bytes:
             "message": {"role": "assistant", "content": content},
             "finish_reason": reply.finish_reason,
         }],
-        "usage": {
+        "usage": reply.usage or {
             "prompt_tokens": prompt_chars // 4,
             "completion_tokens": max(1, len(content) // 4),
             "total_tokens": prompt_chars // 4 + max(1, len(content) // 4),
