@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 
 import pytest
 
 from conftest import TEST_API_KEY
 from openai_server import FakeOpenAIServer, Reply
-from persona_foundry.llm.client import BackendError, ChatRequest, Completion, OpenAIBackend
+from persona_foundry.llm.client import (
+    BackendError,
+    ChatRequest,
+    Completion,
+    OpenAIBackend,
+    plain_http_client,
+)
 
 StartServer = Callable[..., FakeOpenAIServer]
 SCHEMA = {"type": "object", "properties": {"bio": {"type": "string"}}, "required": ["bio"]}
@@ -88,3 +95,12 @@ def test_an_error_status_keeps_its_code_and_headers(start_server: StartServer) -
         _complete(server, _request())
     assert failure.value.status_code == 429
     assert failure.value.headers["retry-after"] == "3"
+
+
+def test_an_http_endpoint_loads_no_ca_bundle_but_would_still_verify_tls() -> None:
+    client = plain_http_client("http://127.0.0.1:8000/v1")
+    assert client is not None
+    context = client._transport._pool._ssl_context  # type: ignore[attr-defined]
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert plain_http_client("https://api.example.com/v1") is None  # the SDK's default client

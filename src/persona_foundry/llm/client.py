@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -154,6 +155,7 @@ class OpenAIBackend:
             api_key=api_key or PLACEHOLDER_API_KEY,
             timeout=timeout_s,
             max_retries=SDK_MAX_RETRIES,
+            http_client=plain_http_client(base_url),
         )
 
     async def complete(self, request: ChatRequest) -> Completion:
@@ -203,6 +205,16 @@ class OpenAIBackend:
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.close()
+
+
+def plain_http_client(base_url: str) -> httpx2.AsyncClient | None:
+    """For an http:// endpoint (a local server), an HTTP client that loads no CA bundle: the
+    SDK's default loads the system's at every start (~17 ms) for TLS this endpoint never uses.
+    It still verifies: a redirect to https fails for want of a trusted CA, never goes on
+    unverified. None (the SDK's default client) for https."""
+    if not base_url.lower().startswith("http://"):
+        return None
+    return openai.DefaultAsyncHttpxClient(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
 
 def _completion_from(raw: httpx2.Response, request: ChatRequest, latency_s: float) -> Completion:
