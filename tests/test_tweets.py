@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -137,6 +138,30 @@ def test_posts_are_planned_as_whole_rounds_of_the_window(
     # slot's last call ending with the others' (not 5 full calls, one running alone).
     assert sizes == [5] * 8
     assert server.max_in_flight <= max(4, before)
+
+
+class _SlotsLeft:
+    """What the dispatcher reads of a persona to pick the next sender."""
+
+    def __init__(self, count: int) -> None:
+        self.pending = [None] * count
+
+
+def test_the_larger_planned_calls_go_first_across_personas() -> None:
+    """Sent in a row, the larger calls fall one to each slot of the window."""
+    short = _SlotsLeft(15)  # planned as calls of 8 and 7
+    long = _SlotsLeft(33)  # more slots left, in smaller calls
+    sizes = {short: deque([8, 7]), long: deque([7, 7, 7, 6, 6])}
+    sent = []
+    while any(sizes.values()):
+        sender = tweets._next_sender([t for t in sizes if sizes[t]], sizes)  # type: ignore
+        sent.append(sizes[sender].popleft())
+        del sender.pending[:sent[-1]]
+    assert sent == [8, 7, 7, 7, 7, 6, 6]
+    # Equal sizes: the persona with the most slots left.
+    fewer, more = _SlotsLeft(7), _SlotsLeft(14)
+    sizes = {fewer: deque([7]), more: deque([7, 7])}
+    assert tweets._next_sender(list(sizes), sizes) is more  # type: ignore[arg-type]
 
 
 def test_rejected_slots_go_again_without_waiting_for_the_other_calls(

@@ -420,6 +420,14 @@ def _apportion_calls(calls: dict[_PersonaTweeter, int], pending: dict[_PersonaTw
             calls[tweeter] += 1
 
 
+def _next_sender(waiting: list[_PersonaTweeter],
+                 sizes: dict[_PersonaTweeter, deque[int]]) -> _PersonaTweeter:
+    """The persona whose next planned call is largest (then: with the most slots left). The
+    larger calls, sent in a row, fall one to each slot of the window as the slots free in
+    turn; sent as they come they doubled up on some slots, which then ran ~0.1 s longer."""
+    return max(waiting, key=lambda tweeter: (sizes[tweeter][0], len(tweeter.pending)))
+
+
 class _CallDispatcher:
     """Sends every persona's post calls, one batch whenever the concurrency window has room.
 
@@ -429,8 +437,8 @@ class _CallDispatcher:
     the others do, instead of a last round of a few calls with most of the window idle (1000
     posts, 20 at once, up to 8 per call: 7 calls of 7 or 8 posts for every slot, not 6 rounds
     of 8 and a seventh of 40 posts). Rejected slots are sent again at once, first in their
-    persona's line, in the calls planned next; the persona with the most slots left goes
-    next. One call more than the window is kept out (it waits in the pool), so a freed slot is
+    persona's line, in the calls planned next; the larger calls go first, across personas.
+    One call more than the window is kept out (it waits in the pool), so a freed slot is
     taken at once rather than after the client's turnaround.
     """
 
@@ -478,7 +486,7 @@ class _CallDispatcher:
             if not waiting:
                 return
             self._keep_plan(waiting)
-            tweeter = max(waiting, key=lambda t: len(t.pending))
+            tweeter = _next_sender(waiting, self._sizes)
             batch = tweeter.take(self._sizes[tweeter].popleft())
             self._sent += 1
             task = asyncio.create_task(self._call(tweeter, batch))
