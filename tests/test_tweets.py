@@ -176,24 +176,39 @@ def test_rejected_slots_go_again_without_waiting_for_the_other_calls(
     assert retry.started < slow.finished  # sent while the slow batch was still out
 
 
-@pytest.mark.parametrize(("quiet_s", "delay_s", "judged_after_the_slow_reply"),
-                         [(0.4, 5.0, True), (0.4, 0.05, False)])
+@pytest.mark.parametrize(("quiet_s", "delay_s", "judged_early"),
+                         [(0.4, 5.0, False), (0.4, 0.05, True)])
 def test_a_reply_is_judged_once_no_other_reply_is_coming_in(
     start_server: StartServer, make_image, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    quiet_s: float, delay_s: float, judged_after_the_slow_reply: bool,
+    quiet_s: float, delay_s: float, judged_early: bool,
 ) -> None:
     warm_up_checks()  # judging waits for the language model otherwise
     monkeypatch.setattr(tweets, "JUDGE_QUIET_S", quiet_s)
     monkeypatch.setattr(tweets, "JUDGE_DELAY_S", delay_s)
+    # 10 posts, 2 in flight, up to 2 per call: 6 calls planned, 3 sent at once (one waits in
+    # the pool), the fourth when the first reply (a post too long) comes in, 2 left to send.
+    calls, batches = run_with_a_long_first_post(start_server, make_image, tmp_path, slow_s=0.2,
+                                                count=10, slots_per_call=2, max_concurrent=2)
+    (retry,) = [call for call in calls[1:] if batches[0][0] in requested_slots(call.body)]
+    if judged_early:  # within delay_s, before the slow replies: in the next planned call
+        assert len(requested_slots(retry.body)) == 2 and retry is not calls[-1]
+    else:  # replies kept coming in until every slot was sent: a call of its own, the last
+        assert requested_slots(retry.body) == batches[0][:1] and retry is calls[-1]
+
+
+def test_a_reply_is_judged_at_once_when_no_slot_is_left_to_send(
+    start_server: StartServer, make_image, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    warm_up_checks()
+    monkeypatch.setattr(tweets, "JUDGE_QUIET_S", 0.4)
+    monkeypatch.setattr(tweets, "JUDGE_DELAY_S", 5.0)
+    # 4 posts, up to 2 per call, 3 in flight: all 3 calls sent at once.
     calls, batches = run_with_a_long_first_post(start_server, make_image, tmp_path, slow_s=0.2,
                                                 count=4, slots_per_call=2, max_concurrent=3)
-    first = batches[0]
-    slow_replies = [call.finished for call in calls if requested_slots(call.body)[0] not in first]
-    (retry,) = [call for call in calls if requested_slots(call.body) == first[:1]]
-    # The rejected post's retry goes out when its reply is judged: after a slow reply came in
-    # (within the quiet time), unless judging may wait no longer than delay_s.
-    assert len(slow_replies) == 2
-    assert (retry.started > min(slow_replies)) is judged_after_the_slow_reply
+    slow_replies = [call.finished for call in calls[1:] if batches[0][0] not in
+                    requested_slots(call.body)]
+    (retry,) = [call for call in calls if requested_slots(call.body) == batches[0][:1]]
+    assert retry.started < min(slow_replies)  # no waiting for the quiet time
 
 
 def test_stable_prompt_prefix_then_slots(start_server: StartServer, make_image,

@@ -46,7 +46,9 @@ PERSIST_INTERVAL_S = 2.0
 # Replies come in bursts, and every reply starts the next call. Judging a reply (~2 ms of CPU)
 # while others wait to be read would leave the server's freed slots idle meanwhile; so replies
 # are judged one at a time, once none has come in for JUDGE_QUIET_S (the client's turnaround
-# of a reply into the next request), and at most JUDGE_DELAY_S after their own came in.
+# of a reply into the next request), and at most JUDGE_DELAY_S after their own came in; at once
+# when no slot is left to send (then no call waits on them, and judging sooner ends the run
+# sooner).
 JUDGE_QUIET_S = 0.004
 JUDGE_DELAY_S = 0.25
 
@@ -560,10 +562,11 @@ class _CallDispatcher:
                 self._close(other)
 
     async def _quiet(self, replied_at: float) -> None:
-        """Return once no reply has come in for JUDGE_QUIET_S, or JUDGE_DELAY_S after ours."""
+        """Return once no reply has come in for JUDGE_QUIET_S, or JUDGE_DELAY_S after ours, or
+        no slot is left to send."""
         await asyncio.sleep(0)  # what is ready now (a reply, a request going out) goes first
         # A loop of sleeps, not an event: each new reply moves the deadline.
-        while (wait := min(self._last_reply_at + JUDGE_QUIET_S,  # noqa: ASYNC110
+        while any(tweeter.pending for tweeter in self._tweeters) and (wait := min(self._last_reply_at + JUDGE_QUIET_S,  # noqa: ASYNC110
                            replied_at + JUDGE_DELAY_S) - time.monotonic()) > 0:
             await asyncio.sleep(wait)
 
