@@ -566,9 +566,14 @@ class _CallDispatcher:
         no slot is left to send."""
         await asyncio.sleep(0)  # what is ready now (a reply, a request going out) goes first
         # A loop of sleeps, not an event: each new reply moves the deadline.
-        while any(tweeter.pending for tweeter in self._tweeters) and (wait := min(self._last_reply_at + JUDGE_QUIET_S,  # noqa: ASYNC110
-                           replied_at + JUDGE_DELAY_S) - time.monotonic()) > 0:
+        while (wait := self._judging_wait_s(replied_at)) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
+
+    def _judging_wait_s(self, replied_at: float) -> float:
+        if not any(tweeter.pending for tweeter in self._tweeters):
+            return 0.0
+        return min(self._last_reply_at + JUDGE_QUIET_S,
+                   replied_at + JUDGE_DELAY_S) - time.monotonic()
 
     def _close(self, tweeter: _PersonaTweeter) -> bool:
         """Wake the persona's `fill` when it has nothing left to wait for; True when it did."""
