@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Callable
 
@@ -15,7 +16,7 @@ from persona_foundry.llm.client import (
     ChatRequest,
     Completion,
     OpenAIBackend,
-    plain_http_client,
+    sdk_http_client,
 )
 
 StartServer = Callable[..., FakeOpenAIServer]
@@ -98,9 +99,26 @@ def test_an_error_status_keeps_its_code_and_headers(start_server: StartServer) -
 
 
 def test_an_http_endpoint_loads_no_ca_bundle_but_would_still_verify_tls() -> None:
-    client = plain_http_client("http://127.0.0.1:8000/v1")
-    assert client is not None
-    context = client._transport._pool._ssl_context  # type: ignore[attr-defined]
-    assert context.cert_store_stats()["x509_ca"] == 0
-    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
-    assert plain_http_client("https://api.example.com/v1") is None  # the SDK's default client
+    plain = sdk_http_client("http://127.0.0.1:8000/v1")._transport.ssl_context  # type: ignore
+    assert plain.cert_store_stats()["x509_ca"] == 0
+    assert (plain.verify_mode, plain.check_hostname) == (ssl.CERT_REQUIRED, True)
+    tls = sdk_http_client("https://api.example.com/v1")._transport.ssl_context  # type: ignore
+    assert tls.verify_mode == ssl.CERT_REQUIRED and tls.cert_store_stats()["x509_ca"] > 0
+
+
+def test_an_endpoint_that_refuses_the_connection_is_a_connection_failure() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def go() -> None:
+        backend = OpenAIBackend(base_url=f"http://127.0.0.1:{port}/v1", api_key=None,
+                                timeout_s=5)
+        try:
+            await backend.complete(_request())
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(BackendError, match="connection failed") as failure:
+        asyncio.run(go())
+    assert failure.value.kind == "connection"  # retried, then the run stops: endpoint gone

@@ -155,7 +155,7 @@ class OpenAIBackend:
             api_key=api_key or PLACEHOLDER_API_KEY,
             timeout=timeout_s,
             max_retries=SDK_MAX_RETRIES,
-            http_client=plain_http_client(base_url),
+            http_client=sdk_http_client(base_url),
         )
 
     async def complete(self, request: ChatRequest) -> Completion:
@@ -207,14 +207,16 @@ class OpenAIBackend:
         await self._client.close()
 
 
-def plain_http_client(base_url: str) -> httpx2.AsyncClient | None:
-    """For an http:// endpoint (a local server), an HTTP client that loads no CA bundle: the
-    SDK's default loads the system's at every start (~17 ms) for TLS this endpoint never uses.
-    It still verifies: a redirect to https fails for want of a trusted CA, never goes on
-    unverified. None (the SDK's default client) for https."""
-    if not base_url.lower().startswith("http://"):
-        return None
-    return openai.DefaultAsyncHttpxClient(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+def sdk_http_client(base_url: str) -> httpx2.AsyncClient:
+    """The SDK's aiohttp transport (its `openai[aiohttp]` extra): about half the client CPU of
+    its default httpx2 one per call, and every reply waits on that one event-loop thread.
+
+    For an http:// endpoint (a local server), a TLS context that loads no CA bundle: loading
+    the system's takes ~17 ms at every start, for TLS this endpoint never uses. It still
+    verifies: a redirect to https fails for want of a trusted CA, never goes on unverified."""
+    if base_url.lower().startswith("http://"):
+        return openai.DefaultAioHttpClient(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    return openai.DefaultAioHttpClient()
 
 
 def _completion_from(raw: httpx2.Response, request: ChatRequest, latency_s: float) -> Completion:
@@ -237,15 +239,26 @@ def _completion_from(raw: httpx2.Response, request: ChatRequest, latency_s: floa
     )
 
 
+def _innermost(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    """The aiohttp transport reports a refused or unresolvable connection as a connect
+    timeout: the socket error underneath tells them apart."""
+    cause = _innermost(exc)
+    return isinstance(cause, OSError) and not isinstance(cause, TimeoutError)
+
+
 def _root_cause(exc: BaseException) -> str:
-    cause: BaseException = exc
-    while cause.__cause__ is not None:
-        cause = cause.__cause__
+    cause = _innermost(exc)
     return str(cause) or type(cause).__name__
 
 
 def _failure_from(exc: openai.APIError) -> BackendError:
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError) and not _connection_failed(exc):
         return BackendError(f"request timed out: {exc}", kind="timeout")
     if isinstance(exc, openai.APIConnectionError):
         return BackendError(f"connection failed: {_root_cause(exc)}", kind="connection")
