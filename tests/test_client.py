@@ -60,7 +60,8 @@ def test_the_request_carries_the_messages_schema_and_sampling(start_server: Star
 
 def test_the_reply_text_usage_and_headers_are_read(start_server: StartServer) -> None:
     usage = {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129,
-             "prompt_tokens_details": {"cached_tokens": 96, "audio_tokens": None}}
+             "prompt_tokens_details": {"cached_tokens": 96, "audio_tokens": None,
+                                       "by_modality": [{"text": 120}]}}
     server = start_server(lambda body: Reply('{"bio": "hi"}', usage=usage, finish_reason="length",
                                              headers={"X-RateLimit-Remaining-Requests": "59"}))
     completion = _complete(server, _request())

@@ -74,10 +74,14 @@ class Completion:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class _PromptDetails(BaseModel):
+    cached_tokens: int | None = None
+
+
 class _Usage(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    prompt_tokens_details: dict[str, int | None] | None = None
+    prompt_tokens_details: _PromptDetails | None = None
 
 
 class _Message(BaseModel):
@@ -232,7 +236,7 @@ def _completion_from(raw: httpx2.Response, request: ChatRequest, latency_s: floa
         model=reply.model or request.model,
         prompt_tokens=usage.prompt_tokens or 0,
         completion_tokens=usage.completion_tokens or 0,
-        cached_tokens=(usage.prompt_tokens_details or {}).get("cached_tokens") or 0,
+        cached_tokens=(usage.prompt_tokens_details or _PromptDetails()).cached_tokens or 0,
         latency_s=latency_s,
         finish_reason=choice.finish_reason,
         headers={key.lower(): value for key, value in raw.headers.items()},
