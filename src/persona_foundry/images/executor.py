@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
+import pickle
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
 from typing import Any, Literal, Protocol
 
 from .render import ImageJob, RenderOutcome, RenderSpec
@@ -168,47 +169,60 @@ class Supervisor:
 
 
 class ProcessBackend:
-    """One spawned process per device; each has its own inbox, all share one event queue."""
+    """One spawned process per device, each with its own inbox and its own event pipe.
+
+    Not one event queue shared by all: a worker killed while it held the queue's write lock
+    (SIGKILL, the OOM killer) would leave every other worker blocked on its next event.
+    """
 
     def __init__(self, spec: RenderSpec, devices: list[str]) -> None:
         self.spec, self.devices = spec, devices
         self._context = multiprocessing.get_context("spawn")
-        self._events: Any = self._context.Queue()
+        self._events: dict[int, Connection] = {}
         self._inboxes: dict[int, Any] = {}
         self._processes: dict[int, Any] = {}
 
     def start(self, worker: int) -> None:
-        """Spawn the worker's process (a fresh inbox each time: a dead one may hold a job)."""
+        """Spawn the worker's process (a fresh inbox and pipe each time: a dead one may hold a
+        job or half an event)."""
         inbox = self._context.Queue()
+        events, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=process_main, name=f"persona-foundry-render-{worker}", daemon=True,
-            args=(worker, self.spec, self.devices[worker], inbox, self._events))
+            args=(worker, self.spec, self.devices[worker], inbox, sender))
         process.start()
+        sender.close()  # the worker's end only: its death then reads as end of file here
         self._inboxes[worker], self._processes[worker] = inbox, process
+        self._events[worker] = events
 
     def submit(self, worker: int, job: ImageJob) -> None:
         """Put the job in the worker's inbox."""
         self._inboxes[worker].put(job)
 
     def poll(self, timeout_s: float) -> list[WorkerEvent]:
-        """Queued events, then a `crashed` event for each process that died without notice."""
-        events = self._drain(timeout_s)
+        """Events sent so far, then a `crashed` event for each process that died without notice."""
+        ready = wait(list(self._events.values()), timeout_s)
+        events = [event for worker, pipe in list(self._events.items()) if pipe in ready
+                  for event in self._drain(worker)]
         for worker, process in list(self._processes.items()):
             if process.exitcode is not None:
-                events += self._drain(0)  # what it said before dying comes first
+                events += self._drain(worker)  # what it said before dying comes first
                 del self._processes[worker]
                 events.append(WorkerEvent("crashed", worker, detail=_exit_reason(process)))
         return events
 
-    def _drain(self, timeout_s: float) -> list[WorkerEvent]:
+    def _drain(self, worker: int) -> list[WorkerEvent]:
         events: list[WorkerEvent] = []
-        try:
-            events.append(self._events.get(timeout=timeout_s) if timeout_s
-                          else self._events.get_nowait())
-            while True:
-                events.append(self._events.get_nowait())
-        except queue.Empty:
+        pipe = self._events.get(worker)
+        if pipe is None:
             return events
+        try:
+            while pipe.poll():
+                events.append(pipe.recv())
+        except (EOFError, OSError, pickle.UnpicklingError):  # gone, maybe mid-event
+            pipe.close()
+            del self._events[worker]
+        return events
 
     def close(self) -> None:
         """Ask every worker to stop, then make sure it did."""
@@ -220,6 +234,8 @@ class ProcessBackend:
             if process.is_alive():
                 process.kill()
                 process.join()
+        for pipe in self._events.values():
+            pipe.close()
 
 
 def _exit_reason(process: Any) -> str:

@@ -9,6 +9,7 @@ import os
 import queue
 import traceback
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any, Literal
 
 from .render import ImageJob, Renderer, RenderOutcome, RenderSpec
@@ -88,14 +89,15 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def process_main(worker: int, spec: RenderSpec, device: str, inbox: Any, events: Any) -> None:
+def process_main(worker: int, spec: RenderSpec, device: str, inbox: Any,
+                 events: Connection) -> None:
     """Entry point of a spawned worker process: load, say ready, render until handed None."""
     try:
         render_worker = RenderWorker(worker, spec, device)
     except Exception as exc:
-        events.put(WorkerEvent("broken", worker, detail=describe(exc), pid=os.getpid()))
+        events.send(WorkerEvent("broken", worker, detail=describe(exc), pid=os.getpid()))
         return
-    events.put(render_worker.ready())
+    events.send(render_worker.ready())
     parent = os.getppid()
     while True:
         try:
@@ -106,5 +108,5 @@ def process_main(worker: int, spec: RenderSpec, device: str, inbox: Any, events:
             continue
         if job is None:
             return
-        events.put(WorkerEvent("started", worker, job.job_id, pid=os.getpid()))
-        events.put(render_worker.run(job))
+        events.send(WorkerEvent("started", worker, job.job_id, pid=os.getpid()))
+        events.send(render_worker.run(job))
