@@ -192,6 +192,9 @@ class ProcessBackend:
             args=(worker, self.spec, self.devices[worker], inbox, sender))
         process.start()
         sender.close()  # the worker's end only: its death then reads as end of file here
+        old = self._events.pop(worker, None)
+        if old is not None:  # a dead worker's pipe not yet read to its end
+            old.close()
         self._inboxes[worker], self._processes[worker] = inbox, process
         self._events[worker] = events
 
