@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from openai_server import FakeOpenAIServer, Responder
 from persona_foundry.settings import Settings
+from schema_server import schema_responder
 from stage_replies import valid_reply
 
 TEST_API_KEY = "sk-test-SECRET-0123456789"
@@ -46,6 +47,18 @@ def start_server() -> Iterator[Callable[..., FakeOpenAIServer]]:
         server.stop()
 
 
+@pytest.fixture
+def schema_server(request: pytest.FixtureRequest) -> Iterator[FakeOpenAIServer]:
+    """A server answering every request with a random instance of the schema it sent.
+
+    The seed is 0, or what an indirect parametrization gives:
+    `@pytest.mark.parametrize("schema_server", [1, 2, 3], indirect=True)`.
+    """
+    server = FakeOpenAIServer(schema_responder(getattr(request, "param", 0))).start()
+    yield server
+    server.stop()
+
+
 def server_settings(server: FakeOpenAIServer, **overrides: Any) -> Settings:
     """Settings pointing at a test server, with test-friendly limits."""
     values: dict[str, Any] = {
@@ -70,15 +83,3 @@ def make_image(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Close the /dev/null handles llama_cpp opens at import and never closes.
-
-    Without this, every run ends with two ResourceWarnings from the library, not from us.
-    """
-    utils = sys.modules.get("llama_cpp._utils")
-    for name in ("outnull_file", "errnull_file"):
-        handle = getattr(utils, name, None)
-        if handle is not None:
-            handle.close()
