@@ -227,9 +227,9 @@ def distinct_post(seed: str, words: int = 12) -> str:
 
 
 def requested_slots(body: dict[str, Any]) -> list[str]:
-    """The slot ids a tweets request asks for (from the schema's enum)."""
-    item = body["response_format"]["json_schema"]["schema"]["properties"]["tweets"]["items"]
-    return list(item["properties"]["slot_id"]["enum"])
+    """The slot ids a tweets request asks for (the `const` of each position of its schema)."""
+    tweets = body["response_format"]["json_schema"]["schema"]["properties"]["tweets"]
+    return [item["properties"]["slot_id"]["const"] for item in tweets["prefixItems"]]
 
 
 def content_reply(body: dict[str, Any]) -> Reply:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from .errors import ConfigurationError, InputError
 from .files import atomic_write_json
+from .llm.schema_edit import with_keywords
 from .llm.session import LLMSession
 from .profile import PersonaProfile
 from .socialgraph import GRAPH_JSON
@@ -249,12 +250,15 @@ async def ensure_calendar(session: LLMSession, profile: PersonaProfile, month: s
     if path.exists():
         return read_calendar(path)
     year, number = parse_month(month)
+    days = gregorian.monthrange(year, number)[1]
     plan = (await session.call(
         MonthPlan,
         month_messages(profile, month, language, nsfw_level,
                        linked_personas(out_dir, profile.key)),
         stage=STAGE_NAME,
-        persona=profile.key, context={"days_in_month": gregorian.monthrange(year, number)[1]},
+        persona=profile.key, context={"days_in_month": days},
+        adjust_schema=lambda schema: with_keywords(schema, ("events", "items", "day"),
+                                                   maximum=days),
     )).output
     events = [
         CalendarEvent(id=f"e{index}", date=date(year, number, event.day).isoformat(),

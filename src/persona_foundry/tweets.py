@@ -23,10 +23,12 @@ from .calendar import Calendar, Slot, calendar_path, ensure_calendar, update_cal
 from .errors import LLMError, PersonaFoundryError, RunStoppedError
 from .files import atomic_write_json
 from .ledger.calls import TweetRecordRow
+from .llm.schema_edit import edit_node, with_keywords
 from .llm.session import LLMSession
 from .profile import PersonaProfile, load_profile
 from .stages.base import NSFW_RULES, NsfwLevel
 from .textchecks import (
+    MAX_WEIGHTED_LENGTH,
     DuplicateIndex,
     PostRules,
     rule_problems,
@@ -226,18 +228,36 @@ def _recovered_record(record_json: str | None, slot: Slot) -> dict[str, Any] | N
     return record if all(record.get(key) == value for key, value in wanted.items()) else None
 
 
-def _restrict_batch(slot_ids: list[str]) -> Any:
-    """Pin the reply to exactly these slots, so constrained decoders cannot invent others."""
+def _restrict_batch(batch: list[Slot]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Ask for exactly one post per slot of `batch`, in order, and nothing else.
+
+    `prefixItems` gives position i the slot id `const` of slot i, and `minItems` = `maxItems` =
+    the batch size, so a reply can neither skip a slot, repeat one nor invent one; a text slot's
+    image prompt is pinned empty. No `items` beside it: llama.cpp's LLGuidance then applies
+    `items` to every position and ignores `prefixItems` (seen with xllamacpp 2026.10), and with
+    the count pinned no position is left for `items` to govern anyway.
+    """
+
+    def one_per_slot(tweets: dict[str, Any]) -> dict[str, Any]:
+        kept = {key: value for key, value in tweets.items() if key != "items"}
+        return {**kept, "prefixItems": [_slot_item(tweets["items"], slot) for slot in batch],
+                "minItems": len(batch), "maxItems": len(batch)}
 
     def adjust(schema: dict[str, Any]) -> dict[str, Any]:
-        tweets = schema["properties"]["tweets"]
-        item = tweets["items"]
-        slot = {**item["properties"]["slot_id"], "enum": slot_ids}
-        item = {**item, "properties": {**item["properties"], "slot_id": slot}}
-        tweets = {**tweets, "items": item, "maxItems": len(slot_ids)}
-        return {**schema, "properties": {**schema["properties"], "tweets": tweets}}
+        return edit_node(schema, ("tweets",), one_per_slot)
 
     return adjust
+
+
+def _slot_item(item: dict[str, Any], slot: Slot) -> dict[str, Any]:
+    """The item schema of one slot's post: its id fixed, at most MAX_WEIGHTED_LENGTH characters
+    (a weighted length can still pass it: CJK and emoji weigh 2; that slot alone is redone), and
+    an image prompt that an image slot must have and a text slot must leave empty."""
+    pinned = with_keywords(item, ("slot_id",), const=slot.id)
+    pinned = with_keywords(pinned, ("text",), maxLength=MAX_WEIGHTED_LENGTH)
+    if slot.format == "image":
+        return with_keywords(pinned, ("image_prompt",), minLength=1)
+    return with_keywords(pinned, ("image_prompt",), maxLength=0)
 
 
 class _PersonaTweeter:
@@ -308,7 +328,7 @@ class _PersonaTweeter:
                 TweetBatch, tweet_messages(self.profile, self.calendar, batch, self.options,
                                            self.feedback),
                 stage=STAGE_NAME, persona=self.profile.key, context={"slot_ids": ids},
-                adjust_schema=_restrict_batch(ids),
+                adjust_schema=_restrict_batch(batch),
             )
         except RunStoppedError:
             raise

@@ -25,6 +25,8 @@ NUMBER_CHARS = 20
 # Looping small models emit odd fragments (~2 chars a token); real prose runs near 4.
 WORST_CHARS_PER_TOKEN = 2
 TOKEN_MARGIN = 64
+# Keywords whose value maps names (data) to subschemas: a name there is never a keyword.
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions"})
 _DATA_URL = re.compile(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+")
 
 
@@ -61,14 +63,24 @@ def json_schema_for(model: type[BaseModel]) -> dict[str, Any]:
     definitions = schema.pop("$defs", {})
 
     def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                name = node["$ref"].rsplit("/", 1)[-1]
-                return resolve(copy.deepcopy(definitions[name]))
-            return {key: resolve(value) for key, value in node.items() if key != "title"}
+        """Walk schema nodes: only a node's own `title` annotation goes, never a property named
+        `title` (the keys of `properties` are data, not keywords)."""
         if isinstance(node, list):
             return [resolve(item) for item in node]
-        return node
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            return resolve(copy.deepcopy(definitions[name]))
+        resolved_node = {}
+        for key, value in node.items():
+            if key == "title":
+                continue
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                resolved_node[key] = {name: resolve(sub) for name, sub in value.items()}
+            else:
+                resolved_node[key] = resolve(value)
+        return resolved_node
 
     resolved: dict[str, Any] = resolve(schema)
     return resolved
@@ -80,6 +92,8 @@ def schema_max_chars(schema: dict[str, Any]) -> int:
     Unbounded parts count as MAX_UNBOUNDED_CHARS; every stage's schema is fully bounded.
     """
     kind = schema.get("type")
+    if "const" in schema:
+        return len(json.dumps(schema["const"]))
     if "enum" in schema:
         return max(len(json.dumps(value)) for value in schema["enum"])
     if "anyOf" in schema:
@@ -87,8 +101,10 @@ def schema_max_chars(schema: dict[str, Any]) -> int:
     if kind == "string":
         return int(schema.get("maxLength", MAX_UNBOUNDED_CHARS)) + 2
     if kind == "array":
+        positions = [schema_max_chars(position) for position in schema.get("prefixItems", [])]
+        rest = max(0, int(schema.get("maxItems", 10)) - len(positions))
         item = schema_max_chars(schema.get("items", {}))
-        return 2 + int(schema.get("maxItems", 10)) * (item + 2)
+        return 2 + sum(chars + 2 for chars in positions) + rest * (item + 2)
     if kind == "object":
         properties = schema.get("properties", {})
         return 2 + sum(len(key) + 5 + schema_max_chars(value) for key, value in properties.items())

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
+from ..llm.schema_edit import with_keywords
 from .base import (
     Message,
     Stage,
@@ -21,6 +23,8 @@ from .base import (
 NAME = "core"
 _HANDLE_CHARS = re.compile(r"[^A-Za-z0-9_]")
 MAX_HANDLE_CHARS = 15
+HANDLE_PATTERN = rf"^@?[A-Za-z0-9_]{{1,{MAX_HANDLE_CHARS}}}$"
+MIN_AGE, MAX_AGE = 18, 90
 _TIMEZONES = frozenset(available_timezones())
 # The age estimator is rough; a persona far outside its guess contradicts the picture.
 AGE_TOLERANCE_YEARS = 10
@@ -30,10 +34,13 @@ class CorePersona(BaseModel):
     """The persona's identity; every other stage builds on it."""
 
     name: str = Field(min_length=1, max_length=60, description="full name")
+    # The pattern is what the schema asks for; the validator still cleans a reply from a
+    # backend that ignores schemas ("@Ava Orbits" → "Ava_Orbits").
     handle: str = Field(
-        min_length=1, max_length=16, description="X/Twitter handle, letters digits _ only"
+        min_length=1, max_length=16, description="X/Twitter handle, letters digits _ only",
+        json_schema_extra={"pattern": HANDLE_PATTERN},
     )
-    age: int = Field(ge=18, le=90, description="age in years, 18 or over")
+    age: int = Field(ge=MIN_AGE, le=MAX_AGE, description="age in years, 18 or over")
     gender: str = Field(max_length=30, description="gender identity")
     location: str = Field(max_length=80, description="city, country where they live")
     timezone: str = Field(max_length=40, description="IANA time zone, e.g. Europe/Madrid")
@@ -53,10 +60,10 @@ class CorePersona(BaseModel):
     def _matches_the_image(cls, age: int, info: ValidationInfo) -> int:
         apparent = (info.context or {}).get("apparent_age")
         if apparent is not None and abs(age - apparent) > AGE_TOLERANCE_YEARS:
-            low = max(18, apparent - AGE_TOLERANCE_YEARS)
+            low, high = age_bounds(apparent)
             raise ValueError(
                 f"the person in the image looks about {apparent}: choose an age from {low} "
-                f"to {apparent + AGE_TOLERANCE_YEARS}"
+                f"to {high}"
             )
         return age
 
@@ -86,6 +93,21 @@ class CorePersona(BaseModel):
     def _known_timezone(cls, timezone: str) -> str:
         # Small models invent zones ("CET+1"); UTC is a safe, honest default for scheduling.
         return timezone if timezone in _TIMEZONES else "UTC"
+
+
+def age_bounds(apparent_age: int) -> tuple[int, int]:
+    """The ages a persona whose photo looks `apparent_age` may have."""
+    low = max(MIN_AGE, apparent_age - AGE_TOLERANCE_YEARS)
+    return low, max(low, min(MAX_AGE, apparent_age + AGE_TOLERANCE_YEARS))
+
+
+def ages_the_image_allows(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
+    """State the photo's age range in the schema, so a constrained decoder keeps to it."""
+    apparent = ctx.persona.apparent_age
+    if apparent is None:
+        return schema
+    low, high = age_bounds(apparent)
+    return with_keywords(schema, ("age",), minimum=low, maximum=high)
 
 
 def build_messages(ctx: StageContext) -> list[Message]:
@@ -123,5 +145,5 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 STAGE = Stage(
     name=NAME, depends_on=(), output_model=CorePersona, build_messages=build_messages,
-    estimated_s=20,
+    estimated_s=20, adjust_schema=ages_the_image_allows,
 )

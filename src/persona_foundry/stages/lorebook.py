@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from ..llm.schema_edit import with_keywords
 from . import core
 from .base import (
     Message,
@@ -87,13 +88,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
 def exact_entry_count(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
     """Pin the entry count in the schema so constrained decoders produce exactly that many."""
     count = ctx.persona.lorebook_entries
-    entries = schema["properties"]["entries"]
-    return {
-        **schema,
-        "properties": {
-            **schema["properties"], "entries": {**entries, "minItems": count, "maxItems": count}
-        },
-    }
+    return with_keywords(schema, ("entries",), minItems=count, maxItems=count)
 
 
 STAGE = Stage(
