@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import TEST_API_KEY, server_settings
-from openai_server import FakeOpenAIServer, Reply
+from openai_server import FakeOpenAIServer, Reply, SeenRequest
 from persona_foundry.pipeline import PersonaRunOptions, RunSummary, generate_personas
 from stage_replies import schema_name, valid_reply
 
@@ -238,6 +240,33 @@ def test_vision_model_serves_stage_one_only(start_server: StartServer, make_imag
     assert models["core"] == "eyes-model"
     assert models["lorebook"] == "lore-model"
     assert models["social"] == "test-model"
+
+
+def _has_image(request: SeenRequest) -> bool:
+    return any(isinstance(message["content"], list) and any(
+        part.get("type") == "image_url" for part in message["content"])
+        for message in request.body["messages"])
+
+
+@pytest.mark.parametrize(("settings", "sees", "vision_model"), [
+    ({"llm_vision_model": "eyes-model"}, {"core"}, "eyes-model"),
+    ({"llm_multimodal": True}, {"core", "visual"}, "test-model"),
+    ({"llm_multimodal": True, "llm_vision_model": "eyes-model"}, {"core", "visual"},
+     "eyes-model"),
+    ({}, set(), "test-model"),
+], ids=["vision-model-only", "multimodal", "both", "neither"])
+def test_the_image_goes_only_to_a_model_that_can_see(
+        start_server: StartServer, make_image, tmp_path: Path, settings: dict[str, Any],
+        sees: set[str], vision_model: str) -> None:
+    server = start_server()
+    run([make_image()], tmp_path / "out", server, settings=settings)
+
+    requests = {r.schema_name: r for r in server.chat_requests()}
+    assert {name for name, r in requests.items() if _has_image(r)} == sees
+    assert requests["core"].body["model"] == vision_model
+    assert requests["visual"].body["model"] == "test-model"
+    blind_visual = requests["visual"].body["messages"][1]["content"]
+    assert ("The image is attached." in str(blind_visual)) == ("visual" in sees)
 
 
 def test_language_and_nsfw_level_reach_every_prompt(start_server: StartServer, make_image,

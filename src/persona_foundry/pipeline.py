@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -197,13 +198,17 @@ class _Run:
         self, stage: Stage, ctx: StageContext, persona_key: str, priority: float
     ) -> StructuredResult[BaseModel]:
         adjust = stage.adjust_schema
+        model = self.session.model_for(stage.name, uses_vision_model=stage.uses_vision_model)
+        if not (stage.sees_image and self.session.model_sees_images(model)):
+            ctx = dataclasses.replace(ctx, persona=dataclasses.replace(ctx.persona,
+                                                                       image_data_url=None))
         return await self.session.call(
             stage.output_model, stage.build_messages(ctx), stage=stage.name, persona=persona_key,
             context={**stage.validation_context(ctx), "registry": self.registry,
                      "persona": persona_key},
             priority=priority,
             adjust_schema=(lambda schema: adjust(schema, ctx)) if adjust else None,
-            sees_image=stage.name == CORE,
+            model=model,
         )
 
     def persona_input(self, prepared: _Prepared, facts: VisualFacts) -> PersonaInput:

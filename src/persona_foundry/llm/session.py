@@ -69,26 +69,36 @@ class LLMSession:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def model_for(self, stage: str, *, sees_image: bool = False) -> str:
+    def model_for(self, stage: str, *, uses_vision_model: bool = False) -> str:
         """The model a stage's calls use (the embedded model serves every stage)."""
         settings = self.settings
-        if not settings.llm_base_url:
+        if settings.uses_embedded_model:
             return self.backend.name
-        if sees_image and settings.llm_vision_model and stage not in settings.stage_models:
-            return settings.llm_vision_model
+        vision = settings.llm_vision_model
+        if uses_vision_model and vision and stage not in settings.stage_models:
+            return vision
         return settings.model_for(stage)
+
+    def model_sees_images(self, model: str) -> bool:
+        """Whether `model` accepts images: the vision model, or any model with LLM_MULTIMODAL."""
+        if not self.backend.sees_images:
+            return False
+        return self.settings.llm_multimodal or model == self.settings.llm_vision_model
 
     async def call(
         self, output_model: type[OutputT], messages: list[dict[str, Any]], *, stage: str,
         persona: str, context: dict[str, Any] | None = None, priority: float = 0.0,
-        adjust_schema: SchemaAdjust | None = None, sees_image: bool = False,
+        adjust_schema: SchemaAdjust | None = None, model: str | None = None,
     ) -> StructuredResult[OutputT]:
-        """One validated structured call, cached by its fingerprint and logged in the ledger."""
+        """One validated structured call, cached by its fingerprint and logged in the ledger.
+
+        `model` overrides the stage's routed model (`model_for`).
+        """
         schema = json_schema_for(output_model)
         if adjust_schema is not None:
             schema = adjust_schema(schema)
         request = ChatRequest(
-            model=self.model_for(stage, sees_image=sees_image), messages=messages,
+            model=model or self.model_for(stage), messages=messages,
             schema_name=stage, json_schema=schema, temperature=self.settings.temperature,
             max_tokens=max_output_tokens(schema), seed=self.settings.seed,
         )

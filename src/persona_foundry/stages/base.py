@@ -62,6 +62,10 @@ class Stage:
     # The original design's measured seconds for this stage: weights for critical-path priority.
     estimated_s: float
     adjust_schema: Callable[[dict[str, Any], StageContext], dict[str, Any]] | None = None
+    # The stage can use the image itself: it is attached when the model it calls can see.
+    sees_image: bool = False
+    # The stage's calls go to LLM_VISION_MODEL when one is set (unless STAGE_MODELS names one).
+    uses_vision_model: bool = False
 
     def validation_context(self, ctx: StageContext) -> dict[str, Any]:
         """Run facts a validator may need (e.g. how many lorebook entries were asked for)."""

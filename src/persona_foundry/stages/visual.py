@@ -56,5 +56,5 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 STAGE = Stage(
     name=NAME, depends_on=(core.NAME,), output_model=VisualProfile,
-    build_messages=build_messages, estimated_s=15,
+    build_messages=build_messages, estimated_s=15, sees_image=True,
 )
