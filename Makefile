@@ -2,8 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# llama-cpp-python compiles llama.cpp from source; the LLaVA tools are not needed (~20% faster).
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 IMAGES ?= examples/astronaut.png
 OUT ?= out
 

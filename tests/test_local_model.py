@@ -1,7 +1,9 @@
-"""The slow path: a real persona through the real embedded llama.cpp runtime (SmolLM2-135M).
+"""The slow path: the real embedded llama.cpp runtime (SmolLM2-135M) behind every command.
 
 SmolLM2 is tiny and incoherent; what this proves is that the offline path itself works end to
-end: model loading, schema-constrained decoding, lenient parsing, validation, ledger, card.
+end: the server process, schema-constrained decoding of exactly the schema sent, lenient
+parsing, validation, ledger, card, calendar, posts and exports — and that a crash of the native
+runtime is a clear error, never a silent death of the run.
 """
 
 from __future__ import annotations
@@ -10,18 +12,27 @@ import asyncio
 import importlib.util
 import json
 import os
+import signal
 import sqlite3
 from pathlib import Path
 
 import pytest
+import xllamacpp
+from typer.testing import CliRunner
 
 from conftest import EXAMPLE_IMAGE
+from persona_foundry.calendar import calendar_path, read_calendar
 from persona_foundry.cards import CharacterCardV2
-from persona_foundry.pipeline import PersonaRunOptions, generate_personas
-from persona_foundry.settings import Settings
+from persona_foundry.cli import app
+from persona_foundry.errors import EndpointError, ModelSetupError
+from persona_foundry.llm import LLMPool
+from persona_foundry.llm.client import ChatRequest
+from persona_foundry.llm.local import LocalLlamaBackend
 
 pytestmark = pytest.mark.slow
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LOCAL_MODEL = f"local:{SMOLLM2_FILE}"
+MONTH = "2026-12"
 
 
 def smollm2_path() -> Path:
@@ -33,24 +44,104 @@ def smollm2_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
 
 
-def test_real_local_model_makes_a_card(tmp_path: Path) -> None:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, local_model_path=smollm2_path(), seed=7, max_reasks=1,
-        lorebook_entries=2, local_context=4096,
-    )
-    options = PersonaRunOptions(images=[EXAMPLE_IMAGE], out_dir=tmp_path / "out")
-    summary = asyncio.run(generate_personas(options, settings))
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    """No endpoint: every command runs on the embedded model."""
+    return {"LOCAL_MODEL_PATH": str(smollm2_path()), "SEED": "7", "MAX_REASKS": "1",
+            "LOREBOOK_ENTRIES": "2", "LOCAL_CONTEXT": "8192",
+            "XDG_CACHE_HOME": str(tmp_path / "cache")}
 
-    assert summary.backend == f"local:{SMOLLM2_FILE}"
-    (outcome,) = summary.outcomes
-    assert outcome.card_path is not None, outcome.error
-    card = CharacterCardV2.model_validate(json.loads(outcome.card_path.read_text()))
-    assert card.data.name
+
+def ledger_rows(out: Path, stage: str) -> list[tuple[str, str, int, str]]:
+    with sqlite3.connect(out / "ledger.db") as db:
+        return db.execute("SELECT model, status, completion_tokens, response_text FROM calls "
+                          "WHERE stage = ?", (stage,)).fetchall()
+
+
+def test_every_command_runs_offline_on_the_embedded_model(tmp_path: Path) -> None:
+    out, env, runner = tmp_path / "out", offline_env(tmp_path), CliRunner()
+    # 1. persona: a card, every stage called on the local model (SmolLM2 may fail some).
+    made = runner.invoke(app, ["persona", str(EXAMPLE_IMAGE), "--out", str(out)], env=env)
+    assert made.exit_code in (0, 1), made.output
+    card_path = out / "personas" / "astronaut_persona.json"
+    card = CharacterCardV2.model_validate(json.loads(card_path.read_text()))
     extension = card.data.extensions["persona_foundry"]
-    assert extension["stages"]["core"]["status"] == "ok"
-    assert extension["stages"]["core"]["model"] == f"local:{SMOLLM2_FILE}"
-    with sqlite3.connect(tmp_path / "out" / "ledger.db") as db:
-        rows = db.execute("SELECT stage, model, completion_tokens FROM calls").fetchall()
-    stages_called = {stage for stage, _, _ in rows}
-    assert {"core", "strategy", "social", "authenticity", "visual", "lorebook"} <= stages_called
-    assert all(model == f"local:{SMOLLM2_FILE}" and tokens > 0 for _, model, tokens in rows)
+    assert card.data.name and extension["stages"]["core"]["model"] == LOCAL_MODEL
+    assert extension["stages"]["strategy"]["status"] == "ok"
+    for stage in ("core", "strategy", "social", "authenticity", "visual", "lorebook"):
+        rows = ledger_rows(out, stage)
+        assert rows and all(m == LOCAL_MODEL and tokens > 0 for m, _, tokens, _ in rows), stage
+    # 2. calendar: the month plan comes from a real reply to the schema with `title` in it.
+    planned = runner.invoke(app, ["calendar", str(card_path), "--month", MONTH,
+                                  "--out", str(out)], env=env)
+    assert planned.exit_code == 0, planned.output
+    calendar = read_calendar(calendar_path(out, "astronaut", MONTH))
+    assert calendar.slots and calendar.events and all(e.title and e.day <= 31
+                                                      for e in calendar.events)
+    # 3. tweets: each reply holds exactly one post per requested slot, in order.
+    posted = runner.invoke(app, ["tweets", str(card_path), "--month", MONTH, "--count", "4",
+                                 "--per-call", "4", "--out", str(out)], env=env)
+    assert posted.exit_code in (0, 1), posted.output
+    replies = [json.loads(text) for _, status, _, text in ledger_rows(out, "tweets") if text]
+    assert replies
+    for reply in replies:
+        assert len({tweet["slot_id"] for tweet in reply["tweets"]}) == len(reply["tweets"])
+    calendar = read_calendar(calendar_path(out, "astronaut", MONTH))
+    tried = [slot for slot in calendar.slots if slot.status != "planned"]
+    assert len(tried) == 4 and all(s.status in ("drafted", "failed") for s in tried)
+    assert all(slot.failure for slot in tried if slot.status == "failed")
+    # 4. exports: every card format, and the posts as CSV.
+    exported = runner.invoke(app, ["export", str(card_path), "--format", "all",
+                                   "--out", str(out / "exports")], env=env)
+    assert exported.exit_code == 0, exported.output
+    assert len(list((out / "exports").iterdir())) == 5
+    tweet_files = sorted((out / "tweets").glob("astronaut_*.json"))
+    listed = runner.invoke(app, ["export-posts", *map(str, tweet_files), "--format", "csv"],
+                           env=env)
+    assert listed.exit_code == 0 and listed.output.startswith("date"), listed.output
+
+
+def test_the_runtime_has_no_amx_code_path() -> None:
+    # A -march=native llama.cpp on an Intel AMX CPU segfaults in its AMX repack path
+    # (llama.cpp#20824); the portable wheel has no AMX kernels, whatever the CPU says.
+    info = xllamacpp.get_system_info()
+    assert "AVX2 = 1" in info or "NEON = 1" in info, info
+    assert "AMX_INT8 = 1" not in info, info
+
+
+def _request(text: str) -> ChatRequest:
+    schema = {"type": "object", "properties": {"word": {"type": "string", "maxLength": 12}},
+              "required": ["word"]}
+    return ChatRequest(model=LOCAL_MODEL, messages=[{"role": "user", "content": text}],
+                       schema_name="probe", json_schema=schema, temperature=0.0, max_tokens=24)
+
+
+def test_a_crash_of_the_runtime_is_a_clear_error_that_stops_the_run(tmp_path: Path) -> None:
+    backend = LocalLlamaBackend(smollm2_path(), n_ctx=2048, n_parallel=2, log_dir=tmp_path)
+    pool = LLMPool(backend, max_concurrent=4, max_attempts=3)
+
+    async def go() -> None:
+        await pool.check()
+        first = await pool.complete(_request("Say one word."))
+        assert json.loads(first.text)["word"] is not None
+        assert backend._process is not None
+        os.kill(backend._process.pid, signal.SIGSEGV)  # what the AMX bug did
+        with pytest.raises(EndpointError, match="crashed: killed by SIGSEGV"):
+            await pool.complete(_request("Another word."))
+        with pytest.raises(EndpointError, match="crashed"):  # no later call starts
+            await pool.complete(_request("And another."))
+        await pool.aclose()
+
+    asyncio.run(go())
+
+
+def test_a_model_file_llama_cpp_cannot_load_is_a_setup_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    backend = LocalLlamaBackend(broken, n_ctx=2048, log_dir=tmp_path)
+
+    async def go() -> None:
+        with pytest.raises(ModelSetupError, match=r"cannot load .*broken\.gguf: exit status"):
+            await backend.check()
+        await backend.aclose()
+
+    asyncio.run(go())

@@ -37,7 +37,7 @@ def test_default_model_parts_are_found_or_explained() -> None:
         assert len(parts) == 22 and all(part.is_file() for part in parts)
 
 
-def test_local_backend_gets_one_slot_whatever_the_limit(tmp_path: Path) -> None:
-    backend = LocalLlamaBackend(tmp_path / "m.gguf", n_ctx=2048)
-    pool = LLMPool(backend, max_concurrent=20, max_attempts=3)
-    assert pool.limiter.limit == 1
+def test_local_backend_gets_as_many_calls_as_it_has_slots(tmp_path: Path) -> None:
+    backend = LocalLlamaBackend(tmp_path / "m.gguf", n_ctx=2048, n_parallel=4)
+    assert LLMPool(backend, max_concurrent=20, max_attempts=3).limiter.limit == 4
+    assert LLMPool(backend, max_concurrent=2, max_attempts=3).limiter.limit == 2

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from persona_foundry.llm.client import ChatRequest
 from persona_foundry.llm.structured import json_schema_for, parse_json_leniently, validate_reply
@@ -56,14 +55,6 @@ def test_every_string_and_list_is_bounded(stage: Any) -> None:
     _walk(schema, stage.name, problems)
     assert problems == []
     assert "$defs" not in schema and "$ref" not in str(schema)
-
-
-@pytest.mark.parametrize("stage", STAGES, ids=lambda stage: stage.name)
-def test_schema_converts_to_a_grammar_llama_cpp_can_parse(stage: Any) -> None:
-    # llama.cpp's grammar parser rejects regex escapes such as \d (and then crashes).
-    grammar = json_schema_to_gbnf(json.dumps(json_schema_for(stage.output_model)))
-    for escape in ("\\d", "\\w", "\\s"):
-        assert escape not in grammar
 
 
 @pytest.mark.parametrize("name", list(STAGE_REPLIES))

@@ -25,7 +25,7 @@ __all__ = [
 
 def build_backend(settings: Settings) -> ChatBackend:
     """The configured endpoint, or the embedded model when no endpoint is set."""
-    if settings.llm_base_url:
+    if not settings.uses_embedded_model and settings.llm_base_url:
         api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         return OpenAIBackend(
             base_url=settings.llm_base_url,
@@ -35,5 +35,6 @@ def build_backend(settings: Settings) -> ChatBackend:
         )
     model_path = resolve_model_path(settings.local_model_path, settings.cache_dir)
     return LocalLlamaBackend(
-        model_path, n_ctx=settings.local_context, n_threads=settings.local_threads
+        model_path, n_ctx=settings.local_context, n_threads=settings.local_threads,
+        n_parallel=settings.local_parallel, log_dir=settings.cache_dir / "logs",
     )

@@ -107,7 +107,7 @@ class BackendError(Exception):
 
     message: str
     status_code: int | None = None
-    kind: str = "status"  # "status" | "timeout" | "connection" | "local"
+    kind: str = "status"  # "status" | "timeout" | "connection" | "local" | "crashed"
     headers: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:

@@ -1,105 +1,187 @@
-"""The embedded backend: llama.cpp in-process, behind the same ChatBackend protocol.
+"""The embedded backend: llama.cpp's C++ server in a child process, spoken to over HTTP.
 
-In-process rather than `python -m llama_cpp.server`: that server serialises requests anyway and
-rejects `response_format: json_schema`, while in-process `create_chat_completion` accepts a
-schema and constrains decoding with a grammar built from it.
+The runtime is `xllamacpp` (MIT), measured against `llama-cpp-python` 0.3.36 on the same model
+and 2 cores (README, "Embedded model"):
+- a prebuilt portable wheel: no compile at install (llama-cpp-python builds llama.cpp from source
+  for 5–7 minutes);
+- no AMX code at all: its Linux x86-64 CPU wheel is built without `-march=native`, and a native
+  build on an Intel AMX CPU segfaults in the first decode (llama.cpp#20824); `tests/
+  test_local_model.py` checks the runtime's system info says so;
+- llama.cpp's own server: continuous batching over `n_parallel` slots, so the DAG's parallel
+  stages and the posts' calls really decode together (19.9 tokens/s aggregate over 4 slots vs
+  11.5 for one stream), and `json_schema` constrained natively (LLGuidance) rather than by a
+  Python grammar (11.0 vs 7.1 tokens/s).
+
+A child process, because a native crash (segfault, abort, the OOM killer) inside llama.cpp would
+otherwise end the whole run without a word; here it ends the child, the run stops with an error
+that names the signal and the child's log, and every call finished before it is in the ledger,
+so a rerun resumes. Over HTTP through `OpenAIBackend`, because the child's server is OpenAI-
+compatible: the embedded model takes the same code path, SDK included, as any endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
+import os
+import secrets
+import signal
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+
+from pydantic import SecretStr
 
 from ..errors import ModelSetupError
-from .client import BackendError, ChatRequest, Completion
+from ..settings import DEFAULT_LOCAL_PARALLEL
+from .client import BackendError, ChatRequest, Completion, OpenAIBackend
+from .local_protocol import LocalServerConfig, parse_address_line
 
-# One CPU decode stream at a time: a second one only halves the speed of each.
-LOCAL_MAX_PARALLEL = 1
-
-
-def _text_only(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop image parts: the local model cannot see, and its chat template wants strings."""
-    flat = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            text = "\n".join(part.get("text", "") for part in content if part.get("type") == "text")
-            flat.append({**message, "content": text})
-        else:
-            flat.append(message)
-    return flat
+# Loading a GGUF is a memory map plus a few seconds of set-up; a child silent for this long
+# is stuck.
+SERVER_START_TIMEOUT_S = 300.0
+# A local call is as slow as the CPU: a persona-sized reply on a busy slot can take minutes.
+LOCAL_REQUEST_TIMEOUT_S = 1800.0
+STOP_TIMEOUT_S = 10.0
+LOG_TAIL_CHARS = 1500
+# After a failed call, how long to wait for the child's exit status before assuming it lives.
+EXIT_CHECK_S = 1.0
 
 
 class LocalLlamaBackend:
-    """A GGUF model run by llama-cpp-python on this machine's CPU."""
+    """A GGUF model served by llama.cpp in a child process on this machine's CPU."""
 
-    max_parallel: int | None = LOCAL_MAX_PARALLEL
     sees_images = False
 
-    def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int | None = None) -> None:
+    def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int | None = None,
+                 n_parallel: int = DEFAULT_LOCAL_PARALLEL, log_dir: Path | None = None) -> None:
         self.model_path = model_path
         self.name = f"local:{model_path.name}"
-        self._n_ctx = n_ctx
-        self._n_threads = n_threads
-        self._llama: Any = None
-        self._lock = asyncio.Lock()
-
-    def _load(self) -> Any:
-        if self._llama is None:
-            # Imported here: loading llama.cpp costs time no HTTP-only run should pay.
-            from llama_cpp import Llama  # noqa: PLC0415
-
-            try:
-                self._llama = Llama(
-                    model_path=str(self.model_path), n_ctx=self._n_ctx,
-                    n_threads=self._n_threads, verbose=False,
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise BackendError(f"cannot load {self.model_path}: {exc}", kind="local") from exc
-        return self._llama
-
-    def _generate(self, request: ChatRequest) -> dict[str, Any]:
-        llama = self._load()
-        try:
-            result: dict[str, Any] = llama.create_chat_completion(
-                messages=_text_only(request.messages),
-                response_format={"type": "json_object", "schema": request.json_schema},
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-                seed=request.seed,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise BackendError(f"local model failed: {exc}", kind="local") from exc
-        return result
+        self.max_parallel: int | None = n_parallel
+        self._config = LocalServerConfig(
+            model_path=str(model_path), n_ctx=n_ctx, n_parallel=n_parallel,
+            n_threads=n_threads or os.cpu_count() or 1,
+            api_key=SecretStr(secrets.token_urlsafe(24)),
+        )
+        self._log_dir = log_dir
+        self._log_path: Path | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._client: OpenAIBackend | None = None
+        self._starting = asyncio.Lock()
 
     async def complete(self, request: ChatRequest) -> Completion:
-        """Generate in a worker thread so the event loop (progress, other I/O) stays live."""
-        async with self._lock:
-            started = time.perf_counter()
-            result = await asyncio.to_thread(self._generate, request)
-        choice = result["choices"][0]
-        usage = result.get("usage") or {}
-        return Completion(
-            text=choice["message"].get("content") or "",
-            model=self.name,
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            latency_s=time.perf_counter() - started,
-            finish_reason=choice.get("finish_reason"),
-        )
+        """One call to the child's server; a dead child becomes a non-retryable 'crashed'."""
+        client = await self._started()
+        try:
+            completion = await client.complete(request)
+        except BackendError as failure:
+            crash = await self._crash_report()
+            if crash is not None:
+                raise BackendError(crash, kind="crashed") from failure
+            raise
+        completion.model = self.name
+        return completion
 
     async def check(self) -> None:
-        """Load the model now, so a broken file fails before any persona starts."""
-        async with self._lock:
-            try:
-                await asyncio.to_thread(self._load)
-            except BackendError as exc:
-                raise ModelSetupError(str(exc)) from exc
+        """Start the child and load the model now, so a broken file fails before any persona."""
+        try:
+            await self._started()
+        except BackendError as exc:
+            raise ModelSetupError(str(exc)) from exc
 
     async def aclose(self) -> None:
-        """Free the model's memory."""
-        if self._llama is not None:
-            self._llama.close()
-            self._llama = None
+        """Close the connection, then end the child (closing its stdin asks it to exit)."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        if process.returncode == 0 and self._log_path is not None:
+            self._log_path.unlink(missing_ok=True)
+
+    async def _started(self) -> OpenAIBackend:
+        async with self._starting:
+            if self._client is None:
+                self._client = await self._start()
+            return self._client
+
+    async def _start(self) -> OpenAIBackend:
+        # 1. Check the model file before spending a process on it.
+        if not self.model_path.is_file():
+            raise BackendError(f"cannot load {self.model_path}: no such file", kind="local")
+        # 2. Start the child with its stderr in a log file, and send it the config.
+        log_dir = self._log_dir or Path(tempfile.gettempdir())
+        log_dir.mkdir(parents=True, exist_ok=True)
+        descriptor, log_name = tempfile.mkstemp(prefix="local-model-", suffix=".log",
+                                                dir=log_dir)
+        self._log_path = Path(log_name)
+        with os.fdopen(descriptor, "wb") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "persona_foundry.llm.local_server",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+            )
+        self._process = process
+        if process.stdin is None or process.stdout is None:  # pragma: no cover - PIPE given
+            raise BackendError("the embedded model's process has no pipes", kind="local")
+        process.stdin.write(self._config.model_dump_json().encode() + b"\n")
+        await process.stdin.drain()
+        # 3. Wait for its address: one JSON line, or an exit with the reason in its log.
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), SERVER_START_TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise BackendError(f"cannot load {self.model_path}: no answer within "
+                               f"{SERVER_START_TIMEOUT_S:.0f} s; {self._exit_text()}",
+                               kind="local") from None
+        if not line:
+            await process.wait()
+            raise BackendError(f"cannot load {self.model_path}: {self._exit_text()}",
+                               kind="local")
+        try:
+            base_url = parse_address_line(line)
+        except ValueError as exc:
+            raise BackendError(f"cannot start the embedded model: {exc}", kind="local") from exc
+        return OpenAIBackend(base_url=base_url,
+                             api_key=self._config.api_key.get_secret_value(),
+                             timeout_s=LOCAL_REQUEST_TIMEOUT_S)
+
+    async def _crash_report(self) -> str | None:
+        """What ended the child, if a failed call was its death; None while it still runs."""
+        process = self._process
+        if process is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), EXIT_CHECK_S)
+        if process.returncode is None:
+            return None
+        return (f"the embedded model ({self.model_path.name}) crashed: {self._exit_text()}. "
+                "Every call finished before it is kept in the ledger: a rerun resumes there")
+
+    def _exit_text(self) -> str:
+        process = self._process
+        code = process.returncode if process is not None else None
+        if code is None:
+            how = "still running"
+        elif code < 0:
+            how = f"killed by {signal.Signals(-code).name}"
+        else:
+            how = f"exit status {code}"
+        return f"{how}; its log ({self._log_path}) ends with: {self._log_tail()!r}"
+
+    def _log_tail(self) -> str:
+        if self._log_path is None:
+            return ""
+        try:
+            text = self._log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return text[-LOG_TAIL_CHARS:].strip()

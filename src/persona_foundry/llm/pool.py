@@ -164,10 +164,7 @@ class LLMPool:
                 self._adapt(None, failure)
                 self._note_failure(failure)
                 if not should_retry(failure) or attempt == self.max_attempts:
-                    if failure.kind == "connection":
-                        self._fatal = EndpointError(
-                            f"cannot reach the LLM endpoint {self.backend.name}: {failure}"
-                        )
+                    self._stop_if_backend_gone(failure)
                     raise TransportError(
                         str(failure), attempts=attempt, status_code=failure.status_code
                     ) from failure
@@ -186,6 +183,17 @@ class LLMPool:
                 self.limiter.release()
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _stop_if_backend_gone(self, failure: BackendError) -> None:
+        """An endpoint out of reach or a local runtime that crashed fails every later call."""
+        if failure.kind == "connection":
+            self._fatal = EndpointError(
+                f"cannot reach the LLM endpoint {self.backend.name}: {failure}"
+            )
+        elif failure.kind == "crashed":
+            # Raised at once, like a wrong key: this call's own stage is not the cause.
+            self._fatal = EndpointError(str(failure))
+            raise self._fatal from failure
 
     def _note_failure(self, failure: BackendError) -> None:
         if is_fatal(failure):
