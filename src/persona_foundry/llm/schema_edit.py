@@ -33,11 +33,3 @@ def edit_node(schema: Schema, path: tuple[str, ...], change: Callable[[Schema], 
     properties = schema["properties"]
     return {**schema, "properties": {**properties,
                                      head: edit_node(properties[head], rest, change)}}
-
-
-def node_at(schema: Schema, path: tuple[str, ...]) -> Schema:
-    """The schema node at `path` (same path language as `with_keywords`)."""
-    node = schema
-    for step in path:
-        node = node["items"] if step == "items" else node["properties"][step]
-    return node
