@@ -9,6 +9,7 @@ schema lacks, or a bound only the validator knows, fails every call on such a ba
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from typing import Any
 
@@ -79,11 +80,11 @@ def missing_required(expected: Any, sent: Any, path: str = "") -> list[str]:
     return problems
 
 
-def sent_schema(stage: Stage) -> dict[str, Any]:
-    """The schema a stage's call sends for SAMPLE_PERSONA."""
+def sent_schema(stage: Stage, persona: PersonaInput = SAMPLE_PERSONA) -> dict[str, Any]:
+    """The schema a stage's call sends for `persona`."""
     schema = json_schema_for(stage.output_model)
     if stage.adjust_schema is not None:
-        schema = stage.adjust_schema(schema, StageContext(SAMPLE_PERSONA))
+        schema = stage.adjust_schema(schema, StageContext(persona))
     return schema
 
 
@@ -144,6 +145,17 @@ def test_every_reply_the_stage_schema_allows_is_accepted(stage: Stage, seed: int
     schema = sent_schema(stage)
     reply = instance_for(schema, random.Random(seed))
     check_accepted(stage.output_model, reply, validation_context(stage))
+
+
+@pytest.mark.parametrize("apparent", [5, 17, 31, 95])
+def test_every_age_the_schema_allows_passes_for_any_apparent_age(apparent: int) -> None:
+    persona = dataclasses.replace(SAMPLE_PERSONA, apparent_age=apparent)
+    core = next(s for s in STAGES if s.name == "core")
+    age = sent_schema(core, persona)["properties"]["age"]
+    reply = instance_for(sent_schema(core, persona), random.Random(apparent))
+    for value in range(age["minimum"], age["maximum"] + 1):
+        core.output_model.model_validate({**reply, "age": value},
+                                         context={"apparent_age": apparent})
 
 
 def test_a_core_age_the_photo_rules_out_is_outside_the_schema() -> None:

@@ -59,8 +59,10 @@ class CorePersona(BaseModel):
     @classmethod
     def _matches_the_image(cls, age: int, info: ValidationInfo) -> int:
         apparent = (info.context or {}).get("apparent_age")
-        if apparent is not None and abs(age - apparent) > AGE_TOLERANCE_YEARS:
-            low, high = age_bounds(apparent)
+        if apparent is None:
+            return age
+        low, high = age_bounds(apparent)
+        if not low <= age <= high:
             raise ValueError(
                 f"the person in the image looks about {apparent}: choose an age from {low} "
                 f"to {high}"
