@@ -125,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     model = args.model or (resolve_model_path(None, Settings(_env_file=None).cache_dir)  # type: ignore[call-arg]
                            if args.default_model else _smollm2())
-    threads = os.cpu_count() or 1
+    threads = len(os.sched_getaffinity(0))
     single = [_request(11 + index) for index in range(args.calls)]
     many = [_request(100 + index) for index in range(args.parallel)]
     # 1-3. The same requests: the runtime alone, our path in turn, our path at once.

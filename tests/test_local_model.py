@@ -83,9 +83,12 @@ def test_every_command_runs_offline_on_the_embedded_model(tmp_path: Path) -> Non
     assert posted.exit_code in (0, 1), posted.output
     replies = [json.loads(text) for _, status, _, text in ledger_rows(out, "tweets") if text]
     assert replies
-    for reply in replies:
-        assert len({tweet["slot_id"] for tweet in reply["tweets"]}) == len(reply["tweets"])
     calendar = read_calendar(calendar_path(out, "astronaut", MONTH))
+    order = [slot.id for slot in calendar.slots]
+    for reply in replies:  # the requested slots, each once, in the order they were asked
+        ids = [tweet["slot_id"] for tweet in reply["tweets"]]
+        assert len(set(ids)) == len(ids) and set(ids) <= set(order), ids
+        assert ids == sorted(ids, key=order.index), ids
     tried = [slot for slot in calendar.slots if slot.status != "planned"]
     assert len(tried) == 4 and all(s.status in ("drafted", "failed") for s in tried)
     assert all(slot.failure for slot in tried if slot.status == "failed")
@@ -125,6 +128,7 @@ def test_a_crash_of_the_runtime_is_a_clear_error_that_stops_the_run(tmp_path: Pa
         assert json.loads(first.text)["word"] is not None
         assert backend._process is not None
         os.kill(backend._process.pid, signal.SIGSEGV)  # what the AMX bug did
+        await backend._process.wait()
         with pytest.raises(EndpointError, match="crashed: killed by SIGSEGV"):
             await pool.complete(_request("Another word."))
         with pytest.raises(EndpointError, match="crashed"):  # no later call starts

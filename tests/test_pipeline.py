@@ -254,7 +254,10 @@ def _has_image(request: SeenRequest) -> bool:
     ({"llm_multimodal": True, "llm_vision_model": "eyes-model"}, {"core", "visual"},
      "eyes-model"),
     ({}, set(), "test-model"),
-], ids=["vision-model-only", "multimodal", "both", "neither"])
+    # An explicit STAGE_MODELS choice for stage 1 wins over the vision model; it sees only
+    # if every model does (LLM_MULTIMODAL).
+    ({"llm_vision_model": "eyes-model", "stage_models": {"core": "chosen"}}, set(), "chosen"),
+], ids=["vision-model-only", "multimodal", "both", "neither", "stage-model-override"])
 def test_the_image_goes_only_to_a_model_that_can_see(
         start_server: StartServer, make_image, tmp_path: Path, settings: dict[str, Any],
         sees: set[str], vision_model: str) -> None:

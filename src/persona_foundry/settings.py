@@ -54,7 +54,9 @@ class Settings(BaseSettings):
         default=None, description="A GGUF file for the embedded backend (default: Qwen2.5 1.5B)."
     )
     local_threads: int | None = Field(default=None, ge=1)
-    local_context: int = Field(default=8192, ge=1024,
+    # 4096 tokens a slot on average (a posts call of 8 slots may take ~2k of prompt and 2k
+    # of reply); about 0.45 GB of KV cache for the default model.
+    local_context: int = Field(default=16384, ge=1024,
                                description="Tokens of KV cache, shared by every slot.")
     local_parallel: int = Field(default=DEFAULT_LOCAL_PARALLEL, ge=1, le=16,
                                 description="Calls the embedded model decodes at once.")

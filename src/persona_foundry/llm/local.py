@@ -44,8 +44,13 @@ SERVER_START_TIMEOUT_S = 300.0
 LOCAL_REQUEST_TIMEOUT_S = 1800.0
 STOP_TIMEOUT_S = 10.0
 LOG_TAIL_CHARS = 1500
-# After a failed call, how long to wait for the child's exit status before assuming it lives.
-EXIT_CHECK_S = 1.0
+# After a lost connection, how long to wait for the child's exit status before assuming it lives.
+CRASH_EXIT_WAIT_S = 15.0
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    return len(os.sched_getaffinity(0)) or 1
 
 
 class LocalLlamaBackend:
@@ -60,7 +65,7 @@ class LocalLlamaBackend:
         self.max_parallel: int | None = n_parallel
         self._config = LocalServerConfig(
             model_path=str(model_path), n_ctx=n_ctx, n_parallel=n_parallel,
-            n_threads=n_threads or os.cpu_count() or 1,
+            n_threads=n_threads or _usable_cpus(),
             api_key=SecretStr(secrets.token_urlsafe(24)),
         )
         self._log_dir = log_dir
@@ -75,7 +80,7 @@ class LocalLlamaBackend:
         try:
             completion = await client.complete(request)
         except BackendError as failure:
-            crash = await self._crash_report()
+            crash = await self._crash_report(failure)
             if crash is not None:
                 raise BackendError(crash, kind="crashed") from failure
             raise
@@ -117,50 +122,73 @@ class LocalLlamaBackend:
         # 1. Check the model file before spending a process on it.
         if not self.model_path.is_file():
             raise BackendError(f"cannot load {self.model_path}: no such file", kind="local")
-        # 2. Start the child with its stderr in a log file, and send it the config.
+        # 2. Start the child; whatever goes wrong before it serves, it does not outlive this.
+        process = self._process = await self._spawn()
+        try:
+            base_url = await self._address(process)
+        except BaseException:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            self._process = None
+            raise
+        return OpenAIBackend(base_url=base_url,
+                             api_key=self._config.api_key.get_secret_value(),
+                             timeout_s=LOCAL_REQUEST_TIMEOUT_S)
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        """The child process, its stderr in a fresh log file, in a session of its own so that
+        a Ctrl-C of the run reaches the run (which then ends the child), not the child."""
         log_dir = self._log_dir or Path(tempfile.gettempdir())
-        log_dir.mkdir(parents=True, exist_ok=True)
-        descriptor, log_name = tempfile.mkstemp(prefix="local-model-", suffix=".log",
-                                                dir=log_dir)
-        self._log_path = Path(log_name)
-        with os.fdopen(descriptor, "wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "persona_foundry.llm.local_server",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
-            )
-        self._process = process
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            descriptor, log_name = tempfile.mkstemp(prefix="local-model-", suffix=".log",
+                                                    dir=log_dir)
+            self._log_path = Path(log_name)
+            with os.fdopen(descriptor, "wb") as log:
+                return await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "persona_foundry.llm.local_server",
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise BackendError(f"cannot start the embedded model (log folder {log_dir}): "
+                               f"{exc}", kind="local") from exc
+
+    async def _address(self, process: asyncio.subprocess.Process) -> str:
+        """Send the config, then read the child's address line (or why it exited)."""
         if process.stdin is None or process.stdout is None:  # pragma: no cover - PIPE given
             raise BackendError("the embedded model's process has no pipes", kind="local")
-        process.stdin.write(self._config.model_dump_json().encode() + b"\n")
-        await process.stdin.drain()
-        # 3. Wait for its address: one JSON line, or an exit with the reason in its log.
         try:
+            process.stdin.write(self._config.model_dump_json().encode() + b"\n")
+            await process.stdin.drain()
             line = await asyncio.wait_for(process.stdout.readline(), SERVER_START_TIMEOUT_S)
         except TimeoutError:
-            process.kill()
-            await process.wait()
             raise BackendError(f"cannot load {self.model_path}: no answer within "
-                               f"{SERVER_START_TIMEOUT_S:.0f} s; {self._exit_text()}",
-                               kind="local") from None
+                               f"{SERVER_START_TIMEOUT_S:.0f} s", kind="local") from None
+        except OSError:  # the child died before reading its config (a broken pipe)
+            line = b""
         if not line:
             await process.wait()
             raise BackendError(f"cannot load {self.model_path}: {self._exit_text()}",
                                kind="local")
         try:
-            base_url = parse_address_line(line)
+            return parse_address_line(line)
         except ValueError as exc:
             raise BackendError(f"cannot start the embedded model: {exc}", kind="local") from exc
-        return OpenAIBackend(base_url=base_url,
-                             api_key=self._config.api_key.get_secret_value(),
-                             timeout_s=LOCAL_REQUEST_TIMEOUT_S)
 
-    async def _crash_report(self) -> str | None:
-        """What ended the child, if a failed call was its death; None while it still runs."""
+    async def _crash_report(self, failure: BackendError) -> str | None:
+        """What ended the child, if a failed call was its death; None while it still runs.
+
+        A lost connection waits up to CRASH_EXIT_WAIT_S for the exit status (a crashing process
+        may spend seconds writing a core dump); any other failure looks at it only.
+        """
         process = self._process
         if process is None:
             return None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), EXIT_CHECK_S)
+        if failure.kind == "connection" and process.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(process.wait()), CRASH_EXIT_WAIT_S)
         if process.returncode is None:
             return None
         return (f"the embedded model ({self.model_path.name}) crashed: {self._exit_text()}. "

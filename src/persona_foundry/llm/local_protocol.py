@@ -1,7 +1,8 @@
 """What the embedded model's parent and its server process say to each other.
 
-Apart from both ends so that the child, started with `python -m
-persona_foundry.llm.local_server`, is not already imported by the package it runs from.
+A module of its own so that the parent never imports the child's module: `python -m
+persona_foundry.llm.local_server` must find it not yet imported (the child still imports the
+package around it, about a second at start-up, small beside loading the model).
 """
 
 from __future__ import annotations

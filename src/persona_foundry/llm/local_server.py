@@ -8,20 +8,21 @@ dying in any way, ends this process too, so no orphan keeps the model's memory.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-
-import xllamacpp
 
 from .local_protocol import LocalServerConfig, address_line
 
-# The server's own HTTP threads: one per slot plus one for /health and /v1/models.
-EXTRA_HTTP_THREADS = 1
 # llama.cpp's log level for the child's stderr (the parent keeps it in a log file): warnings.
 SERVER_VERBOSITY = 2
 
 
 def start_server(config: LocalServerConfig) -> object:
     """Start llama.cpp's server for `config`; it serves from its own threads until dropped."""
+    # Imported here, once stdout points at stderr: the library may print on import.
+    import xllamacpp  # noqa: PLC0415
+
     params = xllamacpp.CommonParams()
     params.model.path = config.model_path
     params.n_parallel = config.n_parallel
@@ -31,7 +32,6 @@ def start_server(config: LocalServerConfig) -> object:
     params.kv_unified = True
     params.cpuparams.n_threads = config.n_threads
     params.cpuparams_batch.n_threads = config.n_threads
-    params.n_threads_http = config.n_parallel + EXTRA_HTTP_THREADS
     params.hostnames = ["127.0.0.1"]
     params.port = 0  # any free port; the server reports the one it took
     params.api_keys = [config.api_key.get_secret_value()]
@@ -43,10 +43,18 @@ def start_server(config: LocalServerConfig) -> object:
 
 def main() -> int:
     """Serve one parent: config in, address out, then wait for stdin to close."""
+    # 1. Ctrl-C is the parent's to handle; it ends this process by closing stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # 2. Only the address line goes to the parent's pipe: anything llama.cpp or its binding
+    #    prints goes to stderr (the log), so it can neither pose as the address nor fill a
+    #    pipe nobody reads after the first line.
+    address_out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     config = LocalServerConfig.model_validate_json(sys.stdin.readline())
     server = start_server(config)
     address = str(server.listening_address)  # type: ignore[attr-defined]  # xllamacpp's Server
-    print(address_line(f"{address}/v1"), flush=True)
+    address_out.write(address_line(f"{address}/v1") + "\n")
+    address_out.close()
     sys.stdin.read()  # returns at EOF: the parent is done or gone
     return 0
 
