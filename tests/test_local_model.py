@@ -57,6 +57,7 @@ def ledger_rows(out: Path, stage: str) -> list[tuple[str, str, int, str]]:
                           "WHERE stage = ?", (stage,)).fetchall()
 
 
+@pytest.mark.timeout(1200)  # ~2 min on a quiet 2-core machine; far more when cores are shared
 def test_every_command_runs_offline_on_the_embedded_model(tmp_path: Path) -> None:
     out, env, runner = tmp_path / "out", offline_env(tmp_path), CliRunner()
     # 1. persona: a card, every stage called on the local model (SmolLM2 may fail some).
@@ -78,8 +79,8 @@ def test_every_command_runs_offline_on_the_embedded_model(tmp_path: Path) -> Non
     assert calendar.slots and calendar.events and all(e.title and e.day <= 31
                                                       for e in calendar.events)
     # 3. tweets: each reply holds exactly one post per requested slot, in order.
-    posted = runner.invoke(app, ["tweets", str(card_path), "--month", MONTH, "--count", "4",
-                                 "--per-call", "4", "--out", str(out)], env=env)
+    posted = runner.invoke(app, ["tweets", str(card_path), "--month", MONTH, "--count", "3",
+                                 "--per-call", "3", "--out", str(out)], env=env)
     assert posted.exit_code in (0, 1), posted.output
     replies = [json.loads(text) for _, status, _, text in ledger_rows(out, "tweets") if text]
     assert replies
@@ -90,7 +91,7 @@ def test_every_command_runs_offline_on_the_embedded_model(tmp_path: Path) -> Non
         assert len(set(ids)) == len(ids) and set(ids) <= set(order), ids
         assert ids == sorted(ids, key=order.index), ids
     tried = [slot for slot in calendar.slots if slot.status != "planned"]
-    assert len(tried) == 4 and all(s.status in ("drafted", "failed") for s in tried)
+    assert len(tried) == 3 and all(s.status in ("drafted", "failed") for s in tried)
     assert all(slot.failure for slot in tried if slot.status == "failed")
     # 4. exports: every card format, and the posts as CSV.
     exported = runner.invoke(app, ["export", str(card_path), "--format", "all",
