@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -55,10 +56,25 @@ def unique_path(path: Path, *, taken: set[Path] | None = None) -> Path:
     return candidate
 
 
+def _create_temp_file(folder: Path, name: str) -> tuple[int, str]:
+    """A new temp file beside `name`, created with mode 0o666 so the umask decides, as open()
+    does (mkstemp's 0o600 would leave every output unreadable to other users and services)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp_name = str(folder / f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp_name, flags, 0o666), tmp_name
+        except FileExistsError:
+            continue  # 48 random bits taken: try another
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write data to path via a temp file in the same folder and a rename (never a torn file)."""
+    """Write data to path via a temp file in the same folder and a rename (never a torn file).
+
+    The file gets the mode any new file gets (0o644 under the usual umask 022).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = _create_temp_file(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
