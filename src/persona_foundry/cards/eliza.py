@@ -1,9 +1,15 @@
-"""ElizaOS character files.
+"""ElizaOS character files, as we export them.
 
-Target: the ElizaOS v1 character schema (`@elizaos/core` `characterSchema`, `.strict()`: no
-unknown keys), plus the older characterfile schema's minimum-item rules (bio, messageExamples,
-postExamples, topics, adjectives and each style list non-empty), so one file loads in both.
-v1 has no `lore` and its `knowledge` holds file paths, so lorebook facts become extra bio lines.
+Target: the ElizaOS v1 character schema (`@elizaos/core` 1.7.2 `characterSchema`, `.strict()`:
+no unknown keys; eliza_schema.py mirrors it for `validate`), plus the older characterfile
+schema's minimum-item rules (bio a list, messageExamples, postExamples, topics, adjectives and
+each style list non-empty), so one file loads in both. v1 has no `lore` and its `knowledge`
+holds file paths, so lorebook facts become extra bio lines.
+
+`plugins` lists what a working agent loads: ElizaOS 1.7.2's runtime refuses to start without
+the SQL plugin's database adapter, `@elizaos/plugin-bootstrap` brings message handling, and a
+model provider plugin answers; the default provider is the OpenAI plugin, which speaks to any
+OpenAI-compatible endpoint (`OPENAI_BASE_URL`), like this project.
 """
 
 from __future__ import annotations
@@ -18,6 +24,14 @@ from .v2 import CharacterCardV2
 
 USER_PLACEHOLDER = "{{name1}}"
 MAX_POST_EXAMPLES = 20
+SQL_PLUGIN = "@elizaos/plugin-sql"
+BOOTSTRAP_PLUGIN = "@elizaos/plugin-bootstrap"
+# The model providers @elizaos/core 1.7.2's buildCharacterPlugins() chooses from.
+MODEL_PLUGINS = ("@elizaos/plugin-openai", "@elizaos/plugin-anthropic",
+                 "@elizaos/plugin-openrouter", "@elizaos/plugin-google-genai",
+                 "@elizaos/plugin-ollama")
+# In buildCharacterPlugins()'s order: database, model provider, bootstrap.
+DEFAULT_ELIZA_PLUGINS = (SQL_PLUGIN, "@elizaos/plugin-openai", BOOTSTRAP_PLUGIN)
 
 
 class _Strict(BaseModel):
@@ -56,7 +70,7 @@ class ElizaCharacter(_Strict):
     postExamples: list[str] = Field(min_length=1)  # noqa: N815  # ElizaOS key
     topics: list[str] = Field(min_length=1)
     adjectives: list[str] = Field(min_length=1)
-    plugins: list[str] = Field(default_factory=list)
+    plugins: list[str] = Field(default_factory=lambda: list(DEFAULT_ELIZA_PLUGINS))
     style: Style
 
 
@@ -77,43 +91,62 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(item for item in items if item))
 
 
-def to_eliza(card: CharacterCardV2, extra_posts: list[str] | None = None) -> ElizaCharacter:
+def _section(parent: Any, key: str) -> dict[str, Any]:
+    """parent[key] if both are objects, else {}: a foreign card's extension can hold anything."""
+    value = parent.get(key) if isinstance(parent, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _text(section: dict[str, Any], key: str) -> str:
+    value = section.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _texts(section: dict[str, Any], key: str, field: str | None = None) -> list[str]:
+    """The strings of section[key], or of each item's `field` when the items are objects."""
+    items = section.get(key)
+    values = [_text(item, field) if field and isinstance(item, dict) else item
+              for item in items] if isinstance(items, list) else []
+    return [value for value in values if isinstance(value, str) and value]
+
+
+def to_eliza(card: CharacterCardV2, extra_posts: list[str] | None = None,
+             plugins: tuple[str, ...] = DEFAULT_ELIZA_PLUGINS) -> ElizaCharacter:
     """An ElizaOS character from any V2 card; our own cards' stage outputs make it richer."""
     data = card.data
-    ours: dict[str, Any] = data.extensions.get(PF_EXTENSION) or {}
-    core = ours.get("core") or {}
-    strategy = ours.get("strategy") or {}
-    authenticity = ours.get("authenticity") or {}
-    examples = (ours.get("example_tweets") or {}).get("tweets") or []
-    bio = _unique([core.get("bio", ""), core.get("backstory", "") or data.description,
+    ours = _section(data.extensions, PF_EXTENSION)
+    core, strategy = _section(ours, "core"), _section(ours, "strategy")
+    bio = _unique([_text(core, "bio"), _text(core, "backstory") or data.description,
                    *(entry.content for entry in data.character_book.entries)])
-    posts = _unique([*(t["text"] for t in examples), *(extra_posts or []),
-                     *_mes_example_lines(data.mes_example)])[:MAX_POST_EXAMPLES]
-    pillars = [pillar["name"] for pillar in strategy.get("pillars", [])]
-    voice = core.get("voice") or data.personality
+    posts = _unique([*_texts(_section(ours, "example_tweets"), "tweets", "text"),
+                     *(extra_posts or []), *_mes_example_lines(data.mes_example)])
+    voice = _text(core, "voice") or data.personality
     conversation = [
         MessageExample(name=USER_PLACEHOLDER, content=MessageContent(text="hey, who are you?")),
         MessageExample(name=data.name, content=MessageContent(text=data.first_mes or voice)),
     ]
     return ElizaCharacter(
         name=data.name,
-        username=core.get("handle") or None,
+        username=_text(core, "handle") or None,
         system=data.system_prompt or None,
         bio=bio or [data.name],
         messageExamples=[conversation],
-        postExamples=posts or [data.first_mes or data.description or data.name],
-        topics=_unique([*core.get("interests", []), *pillars, *data.tags]) or [data.name],
-        adjectives=_unique(core.get("personality", []) or _split(data.personality))
+        postExamples=posts[:MAX_POST_EXAMPLES] or [data.first_mes or data.description or data.name],
+        topics=_unique([*_texts(core, "interests"), *_texts(strategy, "pillars", "name"),
+                        *data.tags]) or [data.name],
+        adjectives=_unique(_texts(core, "personality") or _split(data.personality))
         or ["authentic"],
+        plugins=list(plugins),
         style=Style(
-            all=_unique([voice, *authenticity.get("writing_habits", [])]) or ["stay in character"],
+            all=_unique([voice, *_texts(_section(ours, "authenticity"), "writing_habits")])
+            or ["stay in character"],
             chat=["answer like a person, not an assistant", f"sound like {data.name}"],
-            post=_unique([strategy.get("tone", ""), _emoji_rule(strategy),
+            post=_unique([_text(strategy, "tone"), _emoji_rule(strategy),
                           "stay under 280 characters"]),
         ),
     )
 
 
 def _emoji_rule(strategy: dict[str, Any]) -> str:
-    emoji = strategy.get("emoji_use")
+    emoji = _text(strategy, "emoji_use")
     return f"emoji use: {emoji}" if emoji else ""

@@ -3,7 +3,8 @@
 The V2 rules are SillyTavern's TavernCardValidator's (exact spec and spec_version, the 14 data
 keys, array types, a non-null book with `extensions` and `entries`, non-empty name) plus unique
 lorebook ids; V3 adds `group_only_greetings`, `use_regex`, dates and assets; a PNG must hold a
-decodable `chara` as its first text chunk (older readers take the first) and may hold `ccv3`.
+decodable `chara` as its first text chunk (older readers take the first) and may hold `ccv3`;
+ElizaOS files are checked against `@elizaos/core` 1.7.2's own schema (eliza_schema.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..errors import InputError
 from .charx import CARD_NAME, read_charx
-from .eliza import ElizaCharacter
+from .eliza_schema import eliza_problems
 from .png import CHUNK_V2, CHUNK_V3, PNG_SIGNATURE, decode_card, read_chunks, text_chunks
 
 V2_STRING_KEYS = ("name", "description", "personality", "scenario", "first_mes", "mes_example",
@@ -95,16 +94,6 @@ def _v3_problems(data: dict[str, Any]) -> list[str]:
     if len(icons) > 1 and sum(1 for a in icons if a.get("name") == "main") != 1:
         problems.append("data.assets: several icons need exactly one named 'main'")
     return problems
-
-
-def eliza_problems(character: dict[str, Any]) -> list[str]:
-    """Problems of an ElizaOS character file against the v1 strict schema and minimum items."""
-    try:
-        ElizaCharacter.model_validate(character)
-    except ValidationError as exc:
-        return [f"ElizaOS: {'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
-                for e in exc.errors(include_url=False)]
-    return []
 
 
 def card_problems(card: Any) -> list[str]:
