@@ -19,7 +19,7 @@ from persona_foundry.cards.eliza import to_eliza
 from persona_foundry.cards.exchange import export_card, load_card, save_imported
 from persona_foundry.cards.merge import CardMeta, merge_card
 from persona_foundry.cards.png import read_chunks, text_chunks
-from persona_foundry.cards.validate import file_problems
+from persona_foundry.cards.validate import file_problems, file_report
 from persona_foundry.cli import app
 from persona_foundry.errors import InputError
 from persona_foundry.stages import STAGES_BY_NAME
@@ -112,7 +112,6 @@ def _v2(**data_overrides: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("card", "problem"),
     [
-        (_v2(character_book=None), "character_book: is null"),
         (_v2(tags="fun, space"), "data.tags: missing or not an array"),
         (_v2(alternate_greetings=None), "data.alternate_greetings"),
         (_v2(name=""), "data.name: empty"),
@@ -211,9 +210,11 @@ def test_validate_flags_eliza_files_with_unknown_keys(card_file: Path, tmp_path:
     assert file_problems(write_json(tmp_path / "ok.eliza.json", eliza)) == []
     eliza["lore"] = ["v0 key"]
     eliza["topics"] = []
-    problems = file_problems(write_json(tmp_path / "bad.eliza.json", eliza))
-    assert any("lore" in p for p in problems)
-    assert not any("topics" in p for p in problems)  # ElizaOS accepts an empty list
+    report = file_report(write_json(tmp_path / "bad.eliza.json", eliza))
+    assert any("lore" in p for p in report.problems)
+    # ElizaOS accepts an empty list; our exports never write one: a warning, labelled ours.
+    assert not any("topics" in p for p in report.problems)
+    assert any("topics" in w and "Persona Foundry's rule" in w for w in report.warnings)
 
 
 def test_eliza_from_a_foreign_card_meets_minimums(tmp_path: Path) -> None:
@@ -232,9 +233,9 @@ def test_cli_export_validate_import(card_file: Path, tmp_path: Path) -> None:
     assert len(files) == 5
     checked = runner.invoke(app, ["validate", *files])
     assert checked.exit_code == 0, checked.output
-    bad = write_json(tmp_path / "bad.json", _v2(character_book=None))
+    bad = write_json(tmp_path / "bad.json", _v2(tags="fun"))
     rejected = runner.invoke(app, ["validate", str(bad)])
-    assert rejected.exit_code == 1 and "is null" in rejected.output
+    assert rejected.exit_code == 1 and "data.tags" in rejected.output
     imported = runner.invoke(app, ["import", files[0], "--out", str(tmp_path / "out")])
     assert imported.exit_code == 0, imported.output
     assert list((tmp_path / "out" / "personas").glob("*_persona.json"))

@@ -1,4 +1,8 @@
-"""`persona-foundry export`, `validate` and `import`: one line per file, the batch goes on."""
+"""`persona-foundry export`, `validate` and `import`: one line per file, the batch always goes on.
+
+Every way an input file can be bad ends in an InputError (cards/limits.py and the readers), so
+each file gets its own `failed …` or problem lines and the next file is still processed.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,21 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import PersonaFoundryError
-from .exchange import EXPORT_FORMATS, ExportFormat, export_card, load_card, save_imported
-from .validate import file_problems
+from ..files import check_writable_dir
+from .eliza import DEFAULT_ELIZA_PLUGINS
+from .exchange import (
+    EXPORT_FORMATS,
+    ExportFormat,
+    ExportOptions,
+    load_card,
+    save_imported,
+    write_exports,
+)
+from .validate import CardReport, file_report
 
 console = Console(stderr=True)
+EXIT_USAGE = 2
+MAX_LINES_SHOWN = 30
 
 
 class ExportChoice(StrEnum):
@@ -28,6 +43,11 @@ class ExportChoice(StrEnum):
     all = "all"
 
 
+def _shown(text: object) -> str:
+    """text for the terminal: rich markup escaped, undecodable file-name bytes as `\\xNN`."""
+    return escape(str(text).encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
 def export(
     cards: Annotated[list[Path], typer.Argument(help="Card files (ours or any V1/V2/V3 card).")],
     fmt: Annotated[
@@ -37,39 +57,63 @@ def export(
     image: Annotated[
         Path | None, typer.Option(help="Picture for PNG/CHARX (default: the card's own).")
     ] = None,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace files already in the output folder (never one this run wrote).")] = False,
+    eliza_plugin: Annotated[list[str] | None, typer.Option(
+        "--eliza-plugin", help="A plugin the ElizaOS export lists; repeatable (default: "
+        f"{', '.join(DEFAULT_ELIZA_PLUGINS)}).")] = None,
 ) -> None:
     """Export cards as V2/V3 JSON, PNG cards, CHARX archives or ElizaOS characters."""
     wanted = EXPORT_FORMATS if ExportChoice.all in fmt else tuple(
         cast(ExportFormat, choice.value) for choice in fmt
     )
+    options = ExportOptions(wanted, out, image, overwrite,
+                            tuple(eliza_plugin or DEFAULT_ELIZA_PLUGINS))
+    try:
+        check_writable_dir(out)
+    except PersonaFoundryError as exc:
+        console.print(f"[red bold]error:[/] {_shown(exc)}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    taken: set[Path] = set()
     failed = 0
     for path in cards:
         try:
-            written = export_card(load_card(path), wanted, out, image)
+            result = write_exports(load_card(path), options, taken)
         except PersonaFoundryError as exc:
             failed += 1
-            console.print(f"[red]failed[/] {escape(str(exc))}")
+            console.print(f"[red]failed[/] {_shown(exc)}")
             continue
-        for target in written:
-            console.print(f"[green]wrote[/] {escape(str(target))}")
+        for note in result.notes:
+            console.print(f"[yellow]note[/] {_shown(path)}: {_shown(note)}")
+        for target in result.written:
+            console.print(f"[green]wrote[/] {_shown(target)}")
     raise typer.Exit(1 if failed else 0)
 
 
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Card files: JSON, PNG or CHARX.")],
 ) -> None:
-    """Report every problem an importer would reject each card for; exit 1 if any."""
+    """Report what importers would reject each card for, and warnings; exit 1 on any problem."""
     bad = 0
     for path in files:
-        problems = file_problems(path)
-        if not problems:
-            console.print(f"[green]ok[/] {escape(str(path))}")
-            continue
-        bad += 1
-        console.print(f"[red]{len(problems)} problem(s)[/] {escape(str(path))}")
-        for problem in problems:
-            console.print(f"  - {escape(problem)}")
+        report = file_report(path)
+        bad += bool(report.problems)
+        _print_report(path, report)
     raise typer.Exit(1 if bad else 0)
+
+
+def _print_report(path: Path, report: CardReport) -> None:
+    if report.problems:
+        console.print(f"[red]{len(report.problems)} problem(s)[/] {_shown(path)}")
+    else:
+        warned = f" ({len(report.warnings)} warning(s))" if report.warnings else ""
+        console.print(f"[green]ok[/]{warned} {_shown(path)}")
+    lines = [f"  - {_shown(p)}" for p in report.problems]
+    lines += [f"  [yellow]warning:[/] {_shown(w)}" for w in report.warnings]
+    for line in lines[:MAX_LINES_SHOWN]:
+        console.print(line)
+    if len(lines) > MAX_LINES_SHOWN:
+        console.print(f"  … and {len(lines) - MAX_LINES_SHOWN} more")
 
 
 def import_cards(
@@ -83,7 +127,7 @@ def import_cards(
             saved = save_imported(load_card(path), out)
         except PersonaFoundryError as exc:
             failed += 1
-            console.print(f"[red]failed[/] {escape(str(exc))}")
+            console.print(f"[red]failed[/] {_shown(exc)}")
             continue
-        console.print(f"[green]imported[/] {escape(str(path))} → {escape(str(saved))}")
+        console.print(f"[green]imported[/] {_shown(path)} → {_shown(saved)}")
     raise typer.Exit(1 if failed else 0)

@@ -1,4 +1,9 @@
-"""Cards in and out: read any V1/V2/V3 JSON, PNG or CHARX card; write every export format."""
+"""Cards in and out: read any V1/V2/V3 JSON, PNG or CHARX card; write every export format.
+
+Whatever a card file holds, reading it ends in a LoadedCard or an InputError that names the
+file and the reason (limits.py bounds sizes and nesting before anything is parsed). Writing
+never replaces a file silently and never opens a path the card names (portrait.py).
+"""
 
 from __future__ import annotations
 
@@ -6,36 +11,40 @@ import hashlib
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
-from ..errors import InputError
-from ..files import atomic_write_bytes, atomic_write_json, persona_key, safe_slug, unique_path
-from ..source_image import load_source_image
+from ..errors import InputError, OutputError
+from ..files import atomic_write_bytes, persona_key, pretty_json, safe_slug, unique_path
 from .charx import ICON_URI, read_charx, write_charx
-from .eliza import to_eliza
+from .eliza import DEFAULT_ELIZA_PLUGINS, to_eliza
+from .limits import MAX_CARD_JSON_BYTES, MAX_IMAGE_BYTES, parse_card_json, read_bounded
 from .merge import PF_EXTENSION
+from .naming import claim_stem, export_stem
 from .png import PNG_SIGNATURE, read_png_card, write_png_card
+from .portrait import Portrait, choose_portrait
 from .v2 import CardDataV2, CharacterCardV2
 from .v3 import to_v3
 
 ExportFormat = Literal["v2", "v3", "png", "charx", "eliza"]
+CardFileKind = Literal["png", "charx", "json"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("v2", "v3", "png", "charx", "eliza")
 EXPORT_SUFFIXES: dict[ExportFormat, str] = {
     "v2": ".v2.json", "v3": ".v3.json", "png": ".png", "charx": ".charx", "eliza": ".eliza.json",
 }
-PLACEHOLDER_SIZE = (512, 512)
 V2_DEFAULTS: dict[str, Any] = {
     "description": "", "personality": "", "scenario": "", "first_mes": "", "mes_example": "",
     "creator_notes": "", "system_prompt": "", "post_history_instructions": "",
     "alternate_greetings": [], "tags": [], "creator": "", "character_version": "",
     "extensions": {},
 }
+ZIP_SIGNATURE = b"PK\x03\x04"
 ENTRY_DEFAULTS: dict[str, Any] = {"extensions": {}, "enabled": True, "content": "", "keys": []}
 
 
@@ -49,12 +58,32 @@ class LoadedCard:
     format: str
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    """What `export` writes: which formats, where, with which picture and ElizaOS plugins."""
+
+    formats: tuple[ExportFormat, ...]
+    out_dir: Path
+    image: Path | None = None
+    overwrite: bool = False
+    eliza_plugins: tuple[str, ...] = DEFAULT_ELIZA_PLUGINS
+
+
+@dataclass
+class ExportResult:
+    """The files one card's export wrote, and what the user should know about them."""
+
+    written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 def _normalized_book(book: Any) -> dict[str, Any]:
     """A lorebook importers accept: entries with defaults and unique integer ids."""
     book = dict(book) if isinstance(book, dict) else {}
     book.setdefault("extensions", {})
+    raw_entries = book.get("entries")
     entries = []
-    for number, entry in enumerate(book.get("entries") or [], start=1):
+    for number, entry in enumerate(raw_entries if isinstance(raw_entries, list) else [], 1):
         if not isinstance(entry, dict):
             continue
         fixed = {**ENTRY_DEFAULTS, **entry, "id": number}
@@ -74,8 +103,10 @@ def normalize_card(raw: dict[str, Any], *, name: str) -> CharacterCardV2:
     if spec not in (None, "chara_card_v2", "chara_card_v3"):
         raise InputError(name, f"unknown card spec {spec!r}")
     # V3 is a superset of V2: its extra fields (assets, dates, group greetings) are dropped.
-    data = dict(raw.get("data") or {}) if spec else dict(raw)
-    data["character_book"] = _normalized_book(data.get("character_book"))
+    data = (raw.get("data") or {}) if spec else raw
+    if not isinstance(data, dict):
+        raise InputError(name, "not a usable card: data is not an object")
+    data = {**data, "character_book": _normalized_book(data.get("character_book"))}
     fields = set(CardDataV2.model_fields)
     try:
         return CharacterCardV2(data=CardDataV2.model_validate(
@@ -95,25 +126,36 @@ def _with_defaults(data: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_card(path: Path) -> LoadedCard:
-    """Read a card file of any supported format."""
+def card_file_kind(path: Path) -> CardFileKind:
+    """Which reader a card file needs, from its first bytes; InputError if it is not a file."""
     if not path.is_file():
         raise InputError(path, "file not found" if not path.exists() else "not a file")
-    raw = path.read_bytes()
-    if raw.startswith(PNG_SIGNATURE):
-        return LoadedCard(normalize_card(read_png_card(raw, name=str(path)), name=str(path)),
-                          raw, path, "png")
-    if zipfile.is_zipfile(path):
-        card, icon = read_charx(raw, name=str(path))
-        return LoadedCard(normalize_card(card, name=str(path)), icon, path, "charx")
     try:
-        card = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not a JSON, PNG or CHARX card: {exc}") from exc
+        with path.open("rb") as handle:
+            head = handle.read(len(PNG_SIGNATURE))
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from exc
+    if head == PNG_SIGNATURE:
+        return "png"
+    # A zip cut short has no end record (is_zipfile says no) but still starts like one.
+    return "charx" if head.startswith(ZIP_SIGNATURE) or zipfile.is_zipfile(path) else "json"
+
+
+def load_card(path: Path) -> LoadedCard:
+    """Read a card file of any supported format."""
+    kind, name = card_file_kind(path), str(path)
+    if kind == "png":
+        raw = read_bounded(path, MAX_IMAGE_BYTES, what="the PNG card")
+        return LoadedCard(normalize_card(read_png_card(raw, name=name), name=name), raw, path,
+                          "png")
+    if kind == "charx":
+        contents = read_charx(path)
+        return LoadedCard(normalize_card(contents.card, name=name), contents.icon, path, "charx")
+    card = parse_card_json(read_bounded(path, MAX_CARD_JSON_BYTES, what="the card"), name=path)
     if not isinstance(card, dict):
         raise InputError(path, "the JSON is not a card object")
-    spec = card.get("spec", "chara_card_v1")
-    return LoadedCard(normalize_card(card, name=str(path)), None, path, str(spec))
+    spec = card.get("spec") or "chara_card_v1"
+    return LoadedCard(normalize_card(card, name=name), None, path, str(spec))
 
 
 def generated_posts(card_path: Path) -> list[str]:
@@ -123,30 +165,9 @@ def generated_posts(card_path: Path) -> list[str]:
     for path in sorted(folder.glob(f"{persona_key(card_path)}_*.json")):
         try:
             posts += [str(t["text"]) for t in json.loads(path.read_text("utf-8"))["tweets"]]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             continue  # an empty or foreign file adds nothing
     return posts
-
-
-def _placeholder_portrait(name: str) -> Image.Image:
-    """A plain portrait with the persona's initials, for cards whose source image is gone."""
-    image = Image.new("RGB", PLACEHOLDER_SIZE, (70, 80, 110))
-    initials = "".join(part[0] for part in name.split()[:2]).upper() or "?"
-    ImageDraw.Draw(image).text((200, 230), initials, fill=(240, 240, 240), font_size=96)
-    return image
-
-
-def card_image(loaded: LoadedCard, override: Path | None) -> Image.Image:
-    """The picture to embed: the given file, the card's own image, its source image, or initials."""
-    if override is not None:
-        return load_source_image(override).image
-    if loaded.image_png is not None:
-        return Image.open(io.BytesIO(loaded.image_png)).convert("RGB")
-    ours = loaded.card.data.extensions.get(PF_EXTENSION) or {}
-    source_path = (ours.get("source_image") or {}).get("path")
-    if source_path and Path(source_path).is_file():
-        return load_source_image(Path(source_path)).image
-    return _placeholder_portrait(loaded.card.data.name)
 
 
 def _timestamps(card: CharacterCardV2) -> tuple[int, int]:
@@ -154,41 +175,92 @@ def _timestamps(card: CharacterCardV2) -> tuple[int, int]:
     now = int(datetime.now(UTC).timestamp())
     try:
         created = int(datetime.fromisoformat(ours["generated_at"]).timestamp())
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
         created = now
     return created, now
+
+
+@dataclass
+class _Rendering:
+    """One card on its way to every format; each part is made once, when a format needs it."""
+
+    loaded: LoadedCard
+    options: ExportOptions
+
+    @cached_property
+    def v2(self) -> dict[str, Any]:
+        return self.loaded.card.model_dump(mode="json")
+
+    @cached_property
+    def timestamps(self) -> tuple[int, int]:
+        return _timestamps(self.loaded.card)
+
+    def v3(self, icon_uri: str) -> dict[str, Any]:
+        created, modified = self.timestamps
+        return to_v3(self.loaded.card, icon_uri=icon_uri, created=created,
+                     modified=modified).model_dump(mode="json")
+
+    @cached_property
+    def portrait(self) -> Portrait:
+        data = self.loaded.card.data
+        return choose_portrait(self.loaded.source, data.extensions, data.name,
+                               self.loaded.image_png, self.options.image)
+
+    @cached_property
+    def portrait_png(self) -> bytes:
+        buffer = io.BytesIO()
+        self.portrait.image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+def _eliza_bytes(job: _Rendering) -> bytes:
+    posts = generated_posts(job.loaded.source)
+    character = to_eliza(job.loaded.card, posts, job.options.eliza_plugins)
+    return pretty_json(character.model_dump(mode="json", exclude_none=True))
+
+
+RENDERERS: dict[ExportFormat, Callable[[_Rendering], bytes]] = {
+    "v2": lambda job: pretty_json(job.v2),
+    "v3": lambda job: pretty_json(job.v3("ccdefault:")),
+    "png": lambda job: write_png_card(job.portrait.image, job.v2, job.v3("ccdefault:")),
+    "charx": lambda job: write_charx(job.v3(ICON_URI), job.portrait_png),
+    "eliza": _eliza_bytes,
+}
+FORMATS_WITH_PICTURE: frozenset[ExportFormat] = frozenset({"png", "charx"})
 
 
 def export_card(loaded: LoadedCard, formats: tuple[ExportFormat, ...], out_dir: Path,
                 image: Path | None = None) -> list[Path]:
     """Write the card in each format under out_dir; return the files written."""
-    card = loaded.card
-    stem = safe_slug(card.data.name)
-    created, modified = _timestamps(card)
-    portrait = io.BytesIO()
-    card_image(loaded, image).save(portrait, format="PNG")
-    v2 = card.model_dump(mode="json")
-    written = []
-    for fmt in formats:
-        target = out_dir / f"{stem}{EXPORT_SUFFIXES[fmt]}"
-        if fmt == "v2":
-            atomic_write_json(target, v2)
-        elif fmt == "eliza":
-            character = to_eliza(card, generated_posts(loaded.source))
-            atomic_write_json(target, character.model_dump(mode="json", exclude_none=True))
-        else:
-            uri = {"png": "ccdefault:", "charx": ICON_URI, "v3": "ccdefault:"}[fmt]
-            v3 = to_v3(card, icon_uri=uri, created=created, modified=modified).model_dump(
-                mode="json")
-            if fmt == "v3":
-                atomic_write_json(target, v3)
-            elif fmt == "png":
-                image_file = Image.open(io.BytesIO(portrait.getvalue()))
-                atomic_write_bytes(target, write_png_card(image_file, v2, v3))
-            else:
-                atomic_write_bytes(target, write_charx(v3, portrait.getvalue()))
-        written.append(target)
-    return written
+    return write_exports(loaded, ExportOptions(formats, out_dir, image)).written
+
+
+def write_exports(loaded: LoadedCard, options: ExportOptions,
+                  taken: set[Path] | None = None) -> ExportResult:
+    """Write the card in each format under options.out_dir.
+
+    Files are named after the card (`ana_🌸.png`); a name another card of this run (`taken`)
+    or, without `overwrite`, an existing file has gets `-2`, `-3`, … (all formats alike).
+    """
+    job = _Rendering(loaded, options)
+    suffixes = [EXPORT_SUFFIXES[fmt] for fmt in options.formats]
+    stem = claim_stem(options.out_dir, export_stem(loaded.card.data.name), suffixes,
+                      taken=set() if taken is None else taken, overwrite=options.overwrite)
+    result = ExportResult()
+    for fmt in options.formats:
+        target = options.out_dir / f"{stem}{EXPORT_SUFFIXES[fmt]}"
+        _write(target, RENDERERS[fmt](job))
+        result.written.append(target)
+    note = job.portrait.note if FORMATS_WITH_PICTURE & set(options.formats) else None
+    result.notes += [note] if note else []
+    return result
+
+
+def _write(target: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(target, data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
 def save_imported(loaded: LoadedCard, out_dir: Path) -> Path:
@@ -201,18 +273,22 @@ def save_imported(loaded: LoadedCard, out_dir: Path) -> Path:
     stem = safe_slug(loaded.card.data.name)
     card_path = unique_path(folder / f"{stem}_persona.json")
     extensions = dict(loaded.card.data.extensions)
-    ours = dict(extensions.get(PF_EXTENSION) or {})
+    previous = extensions.get(PF_EXTENSION)
+    ours = dict(previous) if isinstance(previous, dict) else {}
     ours["imported_from"] = {"file": loaded.source.name, "format": loaded.format}
     if loaded.image_png is not None:
-        image_path = card_path.with_name(card_path.name.removesuffix(".json") + ".png")
-        atomic_write_bytes(image_path, loaded.image_png)
+        image_path = card_path.with_suffix(".png")
+        _write(image_path, loaded.image_png)
         ours["source_image"] = {
             "name": image_path.name, "path": str(image_path.resolve()),
             "sha256": hashlib.sha256(loaded.image_png).hexdigest(),
         }
+    elif isinstance(ours.get("source_image"), dict):
+        # The path is the card's claim, not ours: later commands must not open it.
+        ours["source_image"] = {k: v for k, v in ours["source_image"].items() if k != "path"}
     extensions[PF_EXTENSION] = ours
     card = loaded.card.model_copy(
         update={"data": loaded.card.data.model_copy(update={"extensions": extensions})}
     )
-    atomic_write_json(card_path, card.model_dump(mode="json"))
+    _write(card_path, pretty_json(card.model_dump(mode="json")))
     return card_path

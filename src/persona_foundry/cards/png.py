@@ -13,19 +13,23 @@ import json
 import struct
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, PngImagePlugin
 
 from ..errors import InputError
+from .limits import MAX_CARD_CHUNK_BYTES, parse_card_json, too_large
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHUNK_V2 = "chara"
 CHUNK_V3 = "ccv3"
 TEXT_CHUNK_TYPES = (b"tEXt", b"zTXt", b"iTXt")
+# Encoders split the pixels into 8–64 kB IDAT chunks: a 64 MB card file has a few thousand.
+MAX_PNG_CHUNKS = 100_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PngChunk:
     """One chunk of a PNG file, in file order."""
 
@@ -40,15 +44,18 @@ def encode_card(card: dict[str, Any]) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
-def decode_card(value: bytes | str) -> dict[str, Any]:
-    """The card in a chunk value; raise ValueError if it is not base64 JSON of an object."""
+def decode_card(value: bytes, *, name: str | Path, keyword: str = CHUNK_V2) -> dict[str, Any]:
+    """The card in a chunk value; InputError if too large or not base64 JSON of an object."""
+    what = f"the {keyword!r} chunk"
+    if len(value) > MAX_CARD_CHUNK_BYTES:
+        raise InputError(name, too_large(what, len(value), MAX_CARD_CHUNK_BYTES))
     try:
         raw = base64.b64decode(value, validate=True)
-        card = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not base64-encoded card JSON: {exc}") from exc
+    except binascii.Error as exc:
+        raise InputError(name, f"{what} is not base64-encoded card JSON: {exc}") from exc
+    card = parse_card_json(raw, name=name, what=f"the card JSON in {what}")
     if not isinstance(card, dict):
-        raise ValueError("the embedded JSON is not an object")
+        raise InputError(name, f"{what} holds JSON that is not an object")
     return card
 
 
@@ -68,8 +75,11 @@ def read_chunks(data: bytes, *, name: str = "PNG") -> list[PngChunk]:
     """Every chunk in file order; raise InputError on a file that is not a whole PNG."""
     if not data.startswith(PNG_SIGNATURE):
         raise InputError(name, "not a PNG file (bad signature)")
-    chunks, offset = [], len(PNG_SIGNATURE)
+    chunks: list[PngChunk] = []
+    offset = len(PNG_SIGNATURE)
     while offset < len(data):
+        if len(chunks) == MAX_PNG_CHUNKS:
+            raise InputError(name, f"more than {MAX_PNG_CHUNKS:,} PNG chunks: not a card picture")
         if offset + 8 > len(data):
             raise InputError(name, "truncated PNG (cut inside a chunk header)")
         length, kind = struct.unpack(">I4s", data[offset:offset + 8])
@@ -100,8 +110,5 @@ def read_png_card(data: bytes, *, name: str = "PNG") -> dict[str, Any]:
     texts = dict(text_chunks(read_chunks(data, name=name)))
     for keyword in (CHUNK_V3, CHUNK_V2):
         if keyword in texts:
-            try:
-                return decode_card(texts[keyword])
-            except ValueError as exc:
-                raise InputError(name, f"its {keyword!r} chunk is broken: {exc}") from exc
+            return decode_card(texts[keyword], name=name, keyword=keyword)
     raise InputError(name, "no 'chara' or 'ccv3' tEXt chunk: not a character card")
