@@ -2,8 +2,9 @@
 
 Cards in the wild are a few kB to a few hundred kB of JSON (a large lorebook reaches 1–2 MB);
 the limits sit far above that and far below what costs real memory or time. A card's JSON is
-parsed by orjson, which refuses what JavaScript importers refuse too (NaN, lone surrogates,
-numbers that overflow a double) and never recurses past its own depth limit.
+parsed by orjson: it never recurses past its own depth limit, and it refuses what we could not
+write back as UTF-8 JSON (NaN, lone surrogates, numbers beyond a double), which the standard
+library let through to crash a later step.
 """
 
 from __future__ import annotations
