@@ -312,3 +312,24 @@ def test_crash_mid_batch_then_rerun_repays_nothing(start_server: StartServer, ma
     assert not set(again) & set(paid)
     assert len(paid) >= 6
     assert len(again) <= 21 - len(paid)  # only what the dead run had not received
+
+
+def test_a_persona_card_exports_with_its_own_source_image(
+        start_server: StartServer, make_image, tmp_path: Path) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from persona_foundry.cli import app
+
+    image = make_image("ava.png")
+    summary = run([image], tmp_path / "out", server := start_server())
+    assert summary.exit_code == 0 and server.chat_requests()
+    card = tmp_path / "out" / "personas" / "ava_persona.json"
+    kept = card.with_suffix(".png")
+    assert kept.read_bytes() == image.read_bytes()  # beside the card, byte for byte
+    result = CliRunner().invoke(app, ["export", str(card), "-f", "png", "--out",
+                                      str(tmp_path / "exports")])
+    assert result.exit_code == 0 and "placeholder" not in result.output, result.output
+    (exported,) = (tmp_path / "exports").glob("*.png")
+    source_colour = Image.open(image).convert("RGB").getpixel((5, 5))
+    assert Image.open(exported).convert("RGB").getpixel((5, 5)) == source_colour

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -17,10 +18,12 @@ from pydantic import BaseModel
 from . import __version__
 from .cards import merge_card, previous_outputs
 from .cards.merge import PF_EXTENSION, CardMeta, overlay_existing
+from .cards.portrait import STORED_IMAGE_SUFFIXES
 from .cards.v2 import CharacterCardV2
-from .errors import PersonaFoundryError, RunStoppedError
+from .errors import OutputError, PersonaFoundryError, RunStoppedError
 from .files import (
     CARD_FILE_SUFFIX,
+    atomic_write_bytes,
     atomic_write_json,
     check_writable_dir,
     persona_key,
@@ -344,12 +347,27 @@ def _outcome(prepared: _Prepared, facts: VisualFacts, results: dict[str, StageRe
     if seed is not None:
         card = overlay_existing(card, seed.card)
     atomic_write_json(prepared.card_path, card.model_dump(mode="json"))
+    _keep_source_image(source, prepared.card_path)
     outcome.card_path = prepared.card_path
     outcome.name = card.data.name
     if outcome.failed_stages:
         outcome.status = "partial"
         outcome.error = "; ".join(f"{n}: {e}" for n, e in outcome.failed_stages.items())
     return outcome
+
+
+def _keep_source_image(source: SourceImage, card_path: Path) -> None:
+    """A copy of the source image beside its card (`{card stem}{suffix}`), the picture `export`
+    uses: it only opens files inside the output folder whose sha256 the card records."""
+    suffix = source.path.suffix.lower()
+    if suffix not in STORED_IMAGE_SUFFIXES:
+        return  # export falls back to a placeholder, or the user's --image
+    try:
+        data = source.path.read_bytes()
+    except OSError as exc:
+        raise OutputError(f"cannot copy {source.path} beside its card: {exc}") from exc
+    if hashlib.sha256(data).hexdigest() == source.sha256:  # unchanged since it was analysed
+        atomic_write_bytes(card_path.with_suffix(suffix), data)
 
 
 async def _run_personas(
