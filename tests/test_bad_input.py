@@ -169,9 +169,12 @@ def test_image_names_cannot_escape_and_stay_unique(server: FakeOpenAIServer, mak
     summary = run(images, tmp_path / "out", server_settings(server))
 
     assert summary.succeeded == len(names)
-    cards = sorted(p.name for p in (tmp_path / "out" / "personas").iterdir())
+    cards = sorted(p.name for p in (tmp_path / "out" / "personas").glob("*.json"))
     assert len(set(cards)) == len(names)
     assert "アヴァ_persona.json" in cards
+    kept = sorted(p.name for p in (tmp_path / "out" / "personas").glob("*.png"))
+    assert [name.removesuffix(".png") for name in kept] == [
+        name.removesuffix(".json") for name in cards]  # each card's image copy beside it
     for outcome in summary.outcomes:
         assert outcome.card_path is not None
         assert outcome.card_path.resolve().is_relative_to((tmp_path / "out").resolve())

@@ -49,7 +49,7 @@ def test_persona_command_writes_cards_and_a_summary(start_server: StartServer, m
     assert "succeeded 2, failed 0" in result.output
     assert TEST_API_KEY not in result.output
     cards = sorted(p.name for p in (tmp_path / "out" / "personas").iterdir())
-    assert cards == ["ava_persona.json", "bo_persona.json"]
+    assert cards == ["ava_persona.json", "ava_persona.png", "bo_persona.json", "bo_persona.png"]
     assert server.max_in_flight <= 4
     assert all("in French" in r.body["messages"][0]["content"] for r in server.chat_requests())
 

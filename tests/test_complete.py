@@ -89,3 +89,29 @@ def test_card_without_an_image_is_refused_clearly(start_server: StartServer,
     assert summary.exit_code == 2
     assert "carries no image" in (summary.outcomes[0].error or "")
     assert server.chat_requests() == []
+
+
+def test_a_foreign_card_cannot_make_completion_read_an_image_it_names(
+        tmp_path: Path, make_image: Callable[..., Path]) -> None:
+    import hashlib
+
+    import pytest
+
+    from persona_foundry.completion import seed_from
+    from persona_foundry.errors import InputError
+
+    secret = make_image("holiday.png")  # a private photo elsewhere on the disk
+    digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    card = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {
+        "name": "Mallory", "description": "", "personality": "", "scenario": "",
+        "first_mes": "", "mes_example": "", "creator_notes": "", "system_prompt": "",
+        "post_history_instructions": "", "alternate_greetings": [], "tags": [], "creator": "",
+        "character_version": "", "character_book": {"entries": []},
+        "extensions": {"persona_foundry": {"source_image": {
+            "name": secret.name, "path": str(secret), "sha256": digest}}}}}
+    downloaded = tmp_path / "downloads" / "mallory.json"
+    downloaded.parent.mkdir()
+    downloaded.write_text(json.dumps(card), encoding="utf-8")
+
+    with pytest.raises(InputError, match="no image to read"):
+        seed_from(downloaded, tmp_path / "out")

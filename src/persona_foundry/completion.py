@@ -19,21 +19,22 @@ from .pipeline import (
 from .profile import source_image_path
 from .settings import Settings
 
-NO_IMAGE = ("the card carries no image to read the persona from; export it as a PNG card, or "
-            "run `persona IMAGE --hint …` instead")
+NO_IMAGE = ("the card carries no image to read the persona from (an image it names is read only "
+            "from its output folder, beside the card, with the hash the card records); export it "
+            "as a PNG card, or run `persona IMAGE --hint …` instead")
 
 
 def seed_from(path: Path, out_dir: Path) -> tuple[Path, SeedCard]:
     """The image to read and the seed for one card; our own JSON cards are completed in place."""
     loaded = load_card(path)
-    source = source_image_path(loaded.card.data.extensions)
+    source = source_image_path(path, loaded.card.data.extensions)
     if loaded.format == "chara_card_v2" and source is not None:
         return source, SeedCard(loaded.card, path)
     if loaded.image_png is None:
         raise InputError(path, NO_IMAGE)
     saved = save_imported(loaded, out_dir)
     imported = load_card(saved)
-    image = source_image_path(imported.card.data.extensions)
+    image = source_image_path(saved, imported.card.data.extensions)
     if image is None:
         raise InputError(path, NO_IMAGE)
     return image, SeedCard(imported.card, saved)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ValidationError
 
 from .cards.exchange import load_card
 from .cards.merge import PF_EXTENSION
+from .cards.portrait import stored_source
 from .cards.v2 import CharacterCardV2
 from .files import persona_key, safe_slug
 from .stages.authenticity import Authenticity
@@ -68,12 +69,12 @@ def _parsed(model: type[ModelT], value: object) -> ModelT | None:
         return None
 
 
-def source_image_path(card_extensions: dict[str, object]) -> Path | None:
-    """The image our pipeline made this card from, if the card says so and the file is there."""
-    ours = card_extensions.get(PF_EXTENSION)
-    source = ours.get("source_image") if isinstance(ours, dict) else None
-    path = source.get("path") if isinstance(source, dict) else None
-    return Path(path) if isinstance(path, str) and Path(path).is_file() else None
+def source_image_path(card_path: Path, card_extensions: dict[str, Any]) -> Path | None:
+    """The image our pipeline stored for this card: inside its output folder, with the sha256
+    the card records (a path a card names elsewhere is never opened: a card from a stranger
+    could name any file on the user's disk, and it would go to the LLM or into images)."""
+    found = stored_source(card_path, card_extensions)
+    return found[0] if found else None
 
 
 def load_profile(card_path: Path) -> PersonaProfile:
@@ -93,5 +94,5 @@ def load_profile(card_path: Path) -> PersonaProfile:
         authenticity=_parsed(Authenticity, ours.get("authenticity")),
         visual=_parsed(VisualProfile, ours.get("visual")),
         example_posts=[tweet.text for tweet in examples.tweets] if examples else [],
-        source_image=source_image_path(card.data.extensions),
+        source_image=source_image_path(card_path, card.data.extensions),
     )

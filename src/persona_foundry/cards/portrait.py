@@ -65,7 +65,13 @@ def output_root(card_path: Path) -> Path:
 
 
 def stored_source_image(card_path: Path, extensions: dict[str, Any]) -> bytes | None:
-    """The bytes of the source image our own run stored for this card, if any.
+    """The bytes of the source image our own run stored for this card, if any."""
+    found = stored_source(card_path, extensions)
+    return found[1] if found else None
+
+
+def stored_source(card_path: Path, extensions: dict[str, Any]) -> tuple[Path, bytes] | None:
+    """Where the source image our own run stored for this card is, and its bytes, if any.
 
     Only files inside the card's output folder are opened (the path the card records, then
     `{card stem}.png|.jpg|…` beside it), and only one whose sha256 is the recorded one counts.
@@ -80,7 +86,7 @@ def stored_source_image(card_path: Path, extensions: dict[str, Any]) -> bytes | 
     for candidate in candidates:
         data = _read_inside(candidate, root)
         if data is not None and hashlib.sha256(data).hexdigest() == record["sha256"]:
-            return data
+            return candidate, data
     return None
 
 
