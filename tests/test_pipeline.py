@@ -18,6 +18,7 @@ import pytest
 from conftest import TEST_API_KEY, server_settings
 from openai_server import FakeOpenAIServer, Reply, SeenRequest
 from persona_foundry.pipeline import PersonaRunOptions, RunSummary, generate_personas
+from schema_server import schema_responder
 from stage_replies import schema_name, valid_reply
 
 StartServer = Callable[..., FakeOpenAIServer]
@@ -261,7 +262,7 @@ def _has_image(request: SeenRequest) -> bool:
 def test_the_image_goes_only_to_a_model_that_can_see(
         start_server: StartServer, make_image, tmp_path: Path, settings: dict[str, Any],
         sees: set[str], vision_model: str) -> None:
-    server = start_server()
+    server = start_server(schema_responder(7))  # replies generated from the schema sent
     run([make_image()], tmp_path / "out", server, settings=settings)
 
     requests = {r.schema_name: r for r in server.chat_requests()}
@@ -322,7 +323,7 @@ def test_a_persona_card_exports_with_its_own_source_image(
     from persona_foundry.cli import app
 
     image = make_image("ava.png")
-    summary = run([image], tmp_path / "out", server := start_server())
+    summary = run([image], tmp_path / "out", server := start_server(schema_responder(3)))
     assert summary.exit_code == 0 and server.chat_requests()
     card = tmp_path / "out" / "personas" / "ava_persona.json"
     kept = card.with_suffix(".png")

@@ -75,8 +75,12 @@ def missing_required(expected: Any, sent: Any, path: str = "") -> list[str]:
             problems += missing_required(expected["items"], position, f"{path}[{index}]")
         if "items" in sent:
             problems += missing_required(expected["items"], sent["items"], f"{path}[]")
-    for branch in expected.get("anyOf", []):
-        problems += missing_required(branch, branch, path)
+    sent_branches = sent.get("anyOf", [])
+    for index, branch in enumerate(expected.get("anyOf", [])):
+        sent_branch = sent_branches[index] if index < len(sent_branches) else None
+        if sent_branch is None:
+            problems.append(f"{path}: anyOf branch {index} missing")
+        problems += missing_required(branch, sent_branch, f"{path}|{index}")
     return problems
 
 
@@ -118,6 +122,14 @@ def test_the_month_plan_and_posts_schemas_keep_every_required_property() -> None
     assert missing_required(model_schema(MonthPlan), json_schema_for(MonthPlan)) == []
     posts = _restrict_batch(_batch(3))(json_schema_for(TweetBatch))
     assert missing_required(model_schema(TweetBatch), posts) == []
+
+
+def test_the_check_looks_inside_anyof_branches() -> None:
+    expected = {"anyOf": [{"properties": {"a": {}}, "required": ["a"]}, {"type": "null"}]}
+    assert missing_required(expected, {"anyOf": [{"properties": {}}, {"type": "null"}]}) == [
+        "|0.a: missing from properties"]
+    assert missing_required(expected, {"type": "null"}) == [
+        ": anyOf branch 0 missing", ": anyOf branch 1 missing"]
 
 
 def test_a_property_named_title_survives_while_title_annotations_go() -> None:

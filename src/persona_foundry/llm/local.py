@@ -1,16 +1,17 @@
 """The embedded backend: llama.cpp's C++ server in a child process, spoken to over HTTP.
 
-The runtime is `xllamacpp` (MIT), measured against `llama-cpp-python` 0.3.36 on the same model
-and 2 cores (README, "Embedded model"):
-- a prebuilt portable wheel: no compile at install (llama-cpp-python builds llama.cpp from source
-  for 5–7 minutes);
-- no AMX code at all: its Linux x86-64 CPU wheel is built without `-march=native`, and a native
-  build on an Intel AMX CPU segfaults in the first decode (llama.cpp#20824); `tests/
-  test_local_model.py` checks the runtime's system info says so;
+The runtime is `xllamacpp` (MIT), chosen over `llama-cpp-python` 0.3.36 (README, "Embedded
+model"):
+- a prebuilt portable wheel: no compile at install (llama-cpp-python builds llama.cpp from source,
+  5–7 minutes on 2 cores per the project's measurements in shared/SYSTEM.md);
+- no AMX code at all: its Linux x86-64 CPU wheel is built without `-march=native`, while a
+  native build on an Intel AMX CPU segfaults in the first decode (llama.cpp#20824);
+  `tests/test_local_model.py` checks the runtime's system info says so;
 - llama.cpp's own server: continuous batching over `n_parallel` slots, so the DAG's parallel
-  stages and the posts' calls really decode together (19.9 tokens/s aggregate over 4 slots vs
-  11.5 for one stream), and `json_schema` constrained natively (LLGuidance) rather than by a
-  Python grammar (11.0 vs 7.1 tokens/s).
+  stages and the posts' calls really decode together (measured with bench/local_backend.py on
+  the default model, 2 cores: 17.9 tokens/s aggregate over 4 calls at once vs 12.6 for the
+  runtime alone, one call at a time), and `json_schema` constrained natively (LLGuidance)
+  rather than by a Python grammar.
 
 A child process, because a native crash (segfault, abort, the OOM killer) inside llama.cpp would
 otherwise end the whole run without a word; here it ends the child, the run stops with an error
