@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from persona_foundry.calendar import Calendar, update_calendar
+from persona_foundry.store import Calendar, update_calendar
 
 
 def main(path: str, first: int, last: int) -> None:

@@ -1,7 +1,7 @@
 """Monthly content calendars: the month's life events (LLM) and posting slots (planned here).
 
-One file per persona and month, `calendars/{persona}_{YYYY-MM}.json`. Every change is a locked
-read-modify-write plus an atomic replace, so processes drafting for the same month lose nothing.
+One file per persona and month, `calendars/{persona}_{YYYY-MM}.json`; the file format, its locked
+read-modify-write and the slot lifecycle belong to the store (store/calendar_file.py).
 """
 
 from __future__ import annotations
@@ -10,28 +10,33 @@ import calendar as gregorian
 import hashlib
 import json
 import random
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from filelock import FileLock
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from .errors import ConfigurationError, InputError
-from .files import atomic_write_json
+from .errors import ConfigurationError
 from .llm.schema_edit import with_keywords
 from .llm.session import LLMSession
 from .profile import PersonaProfile
 from .socialgraph import GRAPH_JSON
 from .stages.base import NSFW_RULES, Word, field_guide
+from .store import (
+    Calendar,
+    CalendarEvent,
+    Slot,
+    SlotStatus,
+    create_calendar,
+    read_calendar,
+    update_calendar,
+)
+from .store.layout import OutputLayout
+from .store.slots import MOVE_FOR_STATUS
 
-CALENDARS_DIR = "calendars"
 STAGE_NAME = "calendar"
-LOCK_TIMEOUT_S = 60.0
 JITTER_MINUTES = 25
 DEFAULT_IMAGE_SHARE = 0.3
-SlotStatus = Literal["planned", "drafted", "approved", "posted", "skipped", "failed"]
 T = TypeVar("T")
 
 
@@ -66,47 +71,6 @@ class MonthPlan(BaseModel):
     )
 
 
-class CalendarEvent(PlannedEvent):
-    """An event as stored, with an id and a date."""
-
-    id: str
-    date: str
-
-
-class Slot(BaseModel):
-    """One planned post."""
-
-    id: str
-    scheduled_at: str = Field(description="ISO 8601 in the persona's time zone")
-    pillar: str
-    theme: str
-    event_id: str | None = None
-    format: Literal["text", "image"] = "text"
-    status: SlotStatus = "planned"
-    tweet_file: str | None = None
-    text: str | None = None
-    image_path: str | None = None
-    failure: str | None = None
-
-
-class Calendar(BaseModel):
-    """A persona's month."""
-
-    persona: str
-    persona_key: str
-    month: str
-    timezone: str
-    themes: list[str]
-    events: list[CalendarEvent]
-    slots: list[Slot]
-    created_at: str
-    updated_at: str
-
-    def slot(self, slot_id: str) -> Slot:
-        """The slot with this id."""
-        return next(slot for slot in self.slots if slot.id == slot_id)
-
-
 def parse_month(month: str) -> tuple[int, int]:
     """`2026-12` → (2026, 12), or a ConfigurationError naming the bad value."""
     try:
@@ -118,7 +82,7 @@ def parse_month(month: str) -> tuple[int, int]:
 
 def calendar_path(out_dir: Path, persona: str, month: str) -> Path:
     """Where a persona's month lives."""
-    return out_dir / CALENDARS_DIR / f"{persona}_{month}.json"
+    return OutputLayout(out_dir).calendar_path(persona, month)
 
 
 def _rng(profile: PersonaProfile, month: str) -> random.Random:
@@ -224,24 +188,6 @@ def month_messages(profile: PersonaProfile, month: str, language: str,
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def read_calendar(path: Path) -> Calendar:
-    """Load a calendar file, or an InputError saying why it cannot be used."""
-    try:
-        return Calendar.model_validate_json(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"unreadable calendar: {exc}") from exc
-
-
-def update_calendar(path: Path, change: Callable[[Calendar], T]) -> T:
-    """Locked read-modify-write with an atomic replace: concurrent writers lose no update."""
-    with FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
-        current = read_calendar(path)
-        result = change(current)
-        current.updated_at = datetime.now(UTC).isoformat()
-        atomic_write_json(path, current.model_dump(mode="json"))
-    return result
-
-
 async def ensure_calendar(session: LLMSession, profile: PersonaProfile, month: str,
                           out_dir: Path, *, language: str = "English",
                           nsfw_level: str = "off") -> Calendar:
@@ -272,37 +218,11 @@ async def ensure_calendar(session: LLMSession, profile: PersonaProfile, month: s
         slots=plan_slots(profile, month, events, list(plan.themes)),
         created_at=now, updated_at=now,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
-        if path.exists():  # another process planned it meanwhile: theirs wins
-            return read_calendar(path)
-        atomic_write_json(path, created.model_dump(mode="json"))
-    return created
+    return create_calendar(path, created)  # another process's plan, if first, wins
 
-
-
-# Which statuses a slot may move to, from which.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "approved": frozenset({"drafted"}),
-    "posted": frozenset({"drafted", "approved"}),
-    "skipped": frozenset({"planned", "drafted", "approved", "failed"}),
-}
 
 
 def set_slot_status(path: Path, slot_ids: list[str], status: SlotStatus) -> list[str]:
-    """Move slots to `status` where the move is allowed; return why the others were not moved."""
-
-    def change(calendar: Calendar) -> list[str]:
-        by_id = {slot.id: slot for slot in calendar.slots}
-        problems = []
-        for slot_id in slot_ids:
-            slot = by_id.get(slot_id)
-            if slot is None:
-                problems.append(f"{slot_id}: no such slot in {calendar.month}")
-            elif slot.status not in TRANSITIONS[status]:
-                problems.append(f"{slot_id}: is {slot.status}, cannot become {status}")
-            else:
-                slot.status = status
-        return problems
-
-    return update_calendar(path, change)
+    """Move slots to `status` where the state machine allows; return why the others were not."""
+    move = MOVE_FOR_STATUS[status]
+    return update_calendar(path, lambda calendar: calendar.move_slots(slot_ids, move))

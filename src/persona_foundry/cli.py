@@ -16,15 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from .calendar import (
-    Calendar,
-    SlotStatus,
-    calendar_path,
-    ensure_calendar,
-    parse_month,
-    read_calendar,
-    set_slot_status,
-)
+from .calendar import calendar_path, ensure_calendar, parse_month, set_slot_status
 from .cards import cli as card_commands
 from .completion import complete_cards
 from .diversity import diversity_report, folder_facts, read_facts
@@ -50,6 +42,7 @@ from .report import (
 )
 from .settings import Settings
 from .stages.base import NsfwLevel
+from .store import Calendar, SlotStatus, read_calendar
 from .tweets import TweetOptions, generate_tweets
 from .usage import usage_rows
 

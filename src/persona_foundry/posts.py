@@ -10,9 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .calendar import calendar_path, read_calendar
+from .calendar import calendar_path
 from .errors import InputError
 from .files import pretty_json
+from .store import read_calendar
 
 COLUMNS = ("date", "time", "timezone", "account", "text", "image_path", "status", "slot_id")
 EXPORTABLE = ("drafted", "approved")

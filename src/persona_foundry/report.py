@@ -9,10 +9,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .calendar import Calendar
 from .diversity import DiversityReport
 from .pipeline import PersonaOutcome, RunSummary
 from .stages.base import StageResult
+from .store import Calendar
 from .tweets import TweetRunSummary
 from .usage import UsageRow
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from .calendar import Calendar, Slot, calendar_path, ensure_calendar, update_calendar
+from .calendar import calendar_path, ensure_calendar
 from .errors import LLMError, PersonaFoundryError, RunStoppedError
 from .files import atomic_write_json
 from .ledger.calls import TweetRecordRow
@@ -27,6 +27,7 @@ from .llm.schema_edit import edit_node, with_keywords
 from .llm.session import LLMSession
 from .profile import PersonaProfile, load_profile
 from .stages.base import NSFW_RULES, NsfwLevel
+from .store import Calendar, Slot, update_calendar
 from .textchecks import (
     MAX_WEIGHTED_LENGTH,
     DuplicateIndex,

@@ -16,12 +16,13 @@ from typing import Any
 from filelock import FileLock
 from PIL import Image
 
-from ..calendar import Calendar, calendar_path, update_calendar
+from ..calendar import calendar_path
 from ..errors import InputError, PersonaFoundryError
 from ..files import CARD_FILE_SUFFIX, atomic_write_json, safe_slug
 from ..pipeline import PERSONAS_DIR
 from ..profile import PersonaProfile, load_profile
 from ..source_image import load_source_image
+from ..store import Calendar, update_calendar
 from .prompts import PORTRAIT_SCENE, compose_prompt, image_seed, persona_base_seed
 from .render import ImageJob, RenderOutcome
 

@@ -1,0 +1,73 @@
+"""The store: the one owner of the output folder's layout and of every file format in it.
+
+Every command reads and writes cards, calendars, tweet files and images through this package:
+typed load/save, one error policy (InputError naming the file), one locked read-modify-write
+(`locking.locked_update`) with a version check, and the slot lifecycle as data (`slots.MOVES`).
+"""
+
+from .calendar_file import (
+    Calendar,
+    CalendarEvent,
+    PublishRecord,
+    Slot,
+    create_calendar,
+    read_calendar,
+    read_calendar_versioned,
+    update_calendar,
+)
+from .card_file import (
+    PF_EXTENSION,
+    PersonaExtension,
+    StageSummary,
+    extension_of,
+    read_card_json_versioned,
+    update_card_json,
+)
+from .layout import OutputLayout
+from .locking import StaleVersionError, locked_update, version_of
+from .slots import MOVES, SLOT_STATUSES, SlotMove, SlotMoveError, SlotStatus, next_status
+from .tweet_file import (
+    TweetFile,
+    TweetRecord,
+    claim_tweet_file,
+    read_tweet_file,
+    read_tweet_file_versioned,
+    read_tweet_files,
+    save_tweet_file,
+    update_tweet_file,
+)
+
+__all__ = [
+    "MOVES",
+    "PF_EXTENSION",
+    "SLOT_STATUSES",
+    "Calendar",
+    "CalendarEvent",
+    "OutputLayout",
+    "PersonaExtension",
+    "PublishRecord",
+    "Slot",
+    "SlotMove",
+    "SlotMoveError",
+    "SlotStatus",
+    "StageSummary",
+    "StaleVersionError",
+    "TweetFile",
+    "TweetRecord",
+    "claim_tweet_file",
+    "create_calendar",
+    "extension_of",
+    "locked_update",
+    "next_status",
+    "read_calendar",
+    "read_calendar_versioned",
+    "read_card_json_versioned",
+    "read_tweet_file",
+    "read_tweet_file_versioned",
+    "read_tweet_files",
+    "save_tweet_file",
+    "update_calendar",
+    "update_card_json",
+    "update_tweet_file",
+    "version_of",
+]
