@@ -19,9 +19,10 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from .errors import ConfigurationError
 from .llm.schema_edit import with_keywords
 from .llm.session import LLMSession
+from .nsfw import NSFW_RULES, NsfwLevel
 from .profile import PersonaProfile
 from .socialgraph import GRAPH_JSON
-from .stages.base import NSFW_RULES, Word, field_guide
+from .stages.base import Word, field_guide
 from .store import (
     Calendar,
     CalendarEvent,
@@ -166,7 +167,7 @@ def linked_personas(out_dir: Path, persona: str) -> str:
 
 
 def month_messages(profile: PersonaProfile, month: str, language: str,
-                   nsfw_level: str, linked: str = "") -> list[dict[str, str]]:
+                   nsfw_level: NsfwLevel, linked: str = "") -> list[dict[str, str]]:
     """The month-plan prompt: persona first (stable), the month last."""
     year, number = parse_month(month)
     system = (
@@ -190,7 +191,7 @@ def month_messages(profile: PersonaProfile, month: str, language: str,
 
 async def ensure_calendar(session: LLMSession, profile: PersonaProfile, month: str,
                           out_dir: Path, *, language: str = "English",
-                          nsfw_level: str = "off") -> Calendar:
+                          nsfw_level: NsfwLevel = "off") -> Calendar:
     """The persona's month, planned (one LLM call, cached) and written on first use."""
     path = calendar_path(out_dir, profile.key, month)
     if path.exists():

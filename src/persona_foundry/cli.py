@@ -27,6 +27,7 @@ from .ledger import open_ledger
 from .ledger.db import LEDGER_FILENAME
 from .llm.model_store import assemble_default_model
 from .llm.session import LLMSession
+from .nsfw import NSFW_LEVELS, NsfwChoice
 from .pipeline import PersonaRunOptions, generate_personas
 from .population import load_population_spec
 from .posts import read_posts, render_posts
@@ -41,7 +42,6 @@ from .report import (
     print_usage,
 )
 from .settings import Settings
-from .stages.base import NsfwLevel
 from .store import Calendar, SlotStatus, read_calendar
 from .tweets import TweetOptions, generate_tweets
 from .usage import usage_rows
@@ -54,22 +54,6 @@ app = typer.Typer(
 console = Console(stderr=True)
 EXIT_USAGE = 2
 T = TypeVar("T")
-
-
-class NsfwChoice(StrEnum):
-    """--nsfw-level values; `disabled`/`enabled` are the original tool's spellings."""
-
-    off = "off"
-    suggestive = "suggestive"
-    explicit = "explicit"
-    disabled = "disabled"
-    enabled = "enabled"
-
-
-NSFW_LEVELS: dict[str, NsfwLevel] = {
-    "off": "off", "suggestive": "suggestive", "explicit": "explicit",
-    "disabled": "off", "enabled": "explicit",
-}
 
 
 def _settings(**overrides: Any) -> Settings:

@@ -33,6 +33,7 @@ from .files import (
 from .llm import ChatBackend
 from .llm.session import LLMSession, endpoint_error_message
 from .llm.structured import StructuredResult
+from .nsfw import NsfwLevel
 from .population import (
     NameRegistry,
     PersonaDraw,
@@ -52,7 +53,7 @@ from .source_image import (
     load_source_image,
 )
 from .stages import STAGES
-from .stages.base import NsfwLevel, PersonaInput, Stage, StageContext, StageResult
+from .stages.base import PersonaInput, Stage, StageContext, StageResult
 from .stages.core import NAME as CORE
 from .stages.core import CorePersona
 from .stages.social import NAME as SOCIAL

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..errors import ConfigurationError, PersonaFoundryError
 from ..files import check_writable_dir
+from ..nsfw import LevelChoice as ImageNsfwLevel
 from .executor import ExecutorOptions
 from .jobs import ImagePlan, plan_portraits, plan_tweet_images
 from .render import DType, RenderSpec, local_model_source
@@ -41,14 +42,6 @@ class DTypeChoice(StrEnum):
     bfloat16 = "bfloat16"
 
 
-class ImageNsfwLevel(StrEnum):
-    """--nsfw-level values: `off` scores every image and quarantines NSFW ones."""
-
-    off = "off"
-    suggestive = "suggestive"
-    explicit = "explicit"
-
-
 ModelOption = Annotated[str, typer.Option(
     help="Pipeline folder (save_pretrained) or a model id already in the local HF cache.")]
 OutOption = Annotated[Path | None, typer.Option(
@@ -72,6 +65,7 @@ IpScaleOption = Annotated[float, typer.Option(help="How strongly the face refere
 ReferenceOption = Annotated[Path | None, typer.Option(
     help="Face reference image (default: the persona's source image).")]
 SeedOption = Annotated[int, typer.Option(help="Moves every persona's base seed.")]
+# --nsfw-level off scores every image and quarantines NSFW ones.
 NsfwOption = Annotated[ImageNsfwLevel, typer.Option(
     help="off: NSFW images are re-rendered, then quarantined.")]
 ThresholdOption = Annotated[float, typer.Option(help="NSFW score that counts as NSFW.",

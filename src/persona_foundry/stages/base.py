@@ -8,15 +8,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-NsfwLevel = Literal["off", "suggestive", "explicit"]
+from ..nsfw import NSFW_RULES, NsfwLevel
+
 # Every string has a maxLength and every list a maxItems: small models loop without them.
 Word = Annotated[str, Field(min_length=1, max_length=40)]
 Line = Annotated[str, Field(min_length=1, max_length=120)]
-NSFW_RULES: dict[str, str] = {
-    "off": "Keep everything safe for work: no sexual or erotic content at all.",
-    "suggestive": "Flirty, suggestive content is allowed; nothing sexually explicit.",
-    "explicit": "Adult content is allowed where the persona calls for it.",
-}
 Message = dict[str, Any]
 
 
