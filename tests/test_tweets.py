@@ -447,3 +447,25 @@ def test_approve_then_export_only_approved(start_server: StartServer, make_image
     exported = CliRunner().invoke(app, ["export-posts", str(summary.personas[0].tweet_file),
                                         "-f", "json", "--status", "approved"])
     assert [row["slot_id"] for row in json.loads(exported.stdout)] == [slots[0]]
+
+
+def test_a_run_stopped_by_its_budget_reports_the_posts_it_saved(
+    start_server: StartServer, make_image, tmp_path: Path
+) -> None:
+    server = start_server(content_reply)
+    (card,) = make_cards(server, make_image, tmp_path, "ava")
+    settings = {"llm_model": "gpt-4o", "max_concurrent": 1}
+    # The month plan and about half the calls of 2 posts fit in this budget (each call
+    # reserves its worst case first).
+    summary = run_tweets(server, [card], tmp_path, count=30, slots_per_call=2,
+                         settings={**settings, "budget_usd": 0.03})
+
+    assert summary.fatal_error is not None and "budget" in summary.fatal_error
+    (persona,) = summary.personas
+    assert 0 < persona.made < 30 and persona.tweet_file is not None
+    saved = json.loads(persona.tweet_file.read_text(encoding="utf-8"))["tweets"]
+    assert len(saved) == persona.made
+    drafted = [s for s in read_calendar(calendar_path(tmp_path, "ava", MONTH)).slots
+               if s.status == "drafted"]
+    assert len(drafted) == persona.made
+    assert summary.cost_usd <= 0.03 and summary.exit_code == 2

@@ -54,6 +54,10 @@ class LLMSession:
         """Calls the adaptive window lets into flight now (None for the embedded model)."""
         return self.pool.window.limit if self.pool.window else None
 
+    def concurrency_window(self) -> int:
+        """Calls the pool lets into flight now (what a dispatcher plans its rounds on)."""
+        return self.pool.limiter.limit
+
     async def check(self) -> None:
         """Fail fast (EndpointError) if the backend cannot serve this run at all."""
         await self.pool.check()

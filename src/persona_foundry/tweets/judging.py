@@ -1,0 +1,76 @@
+"""Whether a drafted post is accepted: the house rules, image prompts, near-duplicates, and how
+many attempts a slot gets before it is marked failed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal
+
+from ..store import Slot
+from ..textchecks import DuplicateIndex, PostRules, rule_problems
+from .prompting import TweetBatch, TweetDraft
+
+MAX_TWEET_ATTEMPTS = 3
+VerdictStatus = Literal["drafted", "rejected", "failed"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One slot's outcome in one reply: drafted, rejected (to try again) or failed for good."""
+
+    slot: Slot
+    status: VerdictStatus
+    problems: str
+    attempt: int
+    draft: TweetDraft | None = None
+    duplicate: bool = False
+
+
+class Judge:
+    """One persona's judge: every accepted post becomes taken, so later near-copies fail."""
+
+    def __init__(self, rules: PostRules, max_attempts: int = MAX_TWEET_ATTEMPTS) -> None:
+        self.rules, self.max_attempts = rules, max_attempts
+        self.seen = DuplicateIndex()
+        self.attempts: Counter[str] = Counter()
+        # Why each slot's last draft was rejected: the next prompt for the slot says so.
+        self.feedback: dict[str, str] = {}
+
+    def remember(self, text: str) -> None:
+        """Count a post written elsewhere (examples, other runs) as taken."""
+        self.seen.add(text)
+
+    def is_taken(self, text: str) -> bool:
+        """Whether a near-copy of `text` was accepted or remembered already."""
+        return self.seen.find(text) is not None
+
+    def verdict(self, slot: Slot, reply: TweetBatch | str) -> Verdict:
+        """Judge the reply's draft for `slot` (a str reply: why the call failed)."""
+        self.attempts[slot.id] += 1
+        attempt = self.attempts[slot.id]
+        draft = None if isinstance(reply, str) else next(
+            (tweet for tweet in reply.tweets if tweet.slot_id == slot.id), None)
+        problems, duplicate = self._problems(slot, draft, reply)
+        if not problems and draft is not None:
+            self.seen.add(draft.text)
+            return Verdict(slot, "drafted", "", attempt, draft)
+        if attempt < self.max_attempts:
+            # The attempt number makes each retry a new request (never a cached reply).
+            self.feedback[slot.id] = f"Draft {attempt} was rejected ({problems}): write a new one."
+            return Verdict(slot, "rejected", problems, attempt, duplicate=duplicate)
+        return Verdict(slot, "failed", problems, attempt, duplicate=duplicate)
+
+    def _problems(self, slot: Slot, draft: TweetDraft | None,
+                  reply: TweetBatch | str) -> tuple[str, bool]:
+        if isinstance(reply, str):
+            return f"the call failed: {reply}", False
+        if draft is None:
+            return "the reply had no post for this slot", False
+        problems = rule_problems(draft.text, self.rules)
+        if slot.format == "image" and not draft.image_prompt.strip():
+            problems.append("an image slot needs an image_prompt")
+        earlier = None if problems else self.seen.find(draft.text)
+        if earlier is not None:
+            problems.append(f"too similar to an earlier post: {earlier[:80]!r}")
+        return "; ".join(problems), earlier is not None
