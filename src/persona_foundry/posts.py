@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from .calendar import calendar_path
-from .errors import InputError
 from .files import pretty_json
-from .store import read_calendar
+from .store import OutputLayout, TweetFile, read_calendar, read_tweet_file
 
 COLUMNS = ("date", "time", "timezone", "account", "text", "image_path", "status", "slot_id")
 EXPORTABLE = ("drafted", "approved")
@@ -33,10 +29,9 @@ class Post:
     slot_id: str
 
 
-def _slot_statuses(tweet_file: Path, data: dict[str, Any]) -> dict[str, str]:
+def _slot_statuses(tweet_file: Path, data: TweetFile) -> dict[str, str]:
     """Current slot statuses from the calendar (approval happens there), if it exists."""
-    out_dir = tweet_file.parent.parent
-    path = calendar_path(out_dir, str(data.get("persona_key", "")), str(data.get("month", "")))
+    path = OutputLayout.of_file(tweet_file).calendar_path(data.persona_key, data.month)
     if not path.exists():
         return {}
     return {slot.id: slot.status for slot in read_calendar(path).slots}
@@ -44,19 +39,15 @@ def _slot_statuses(tweet_file: Path, data: dict[str, Any]) -> dict[str, str]:
 
 def read_posts(tweet_file: Path) -> list[Post]:
     """The posts of one tweet file, with their calendar status."""
-    try:
-        data = json.loads(tweet_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(tweet_file, f"not a tweet file: {exc}") from exc
+    data = read_tweet_file(tweet_file)
     statuses = _slot_statuses(tweet_file, data)
     posts = []
-    for tweet in data.get("tweets", []):
-        when = datetime.fromisoformat(tweet["scheduled_at"])
+    for tweet in data.tweets:
+        when = datetime.fromisoformat(tweet.scheduled_at)
         posts.append(Post(
-            date=when.date().isoformat(), time=when.strftime("%H:%M"),
-            timezone=str(data.get("timezone", "UTC")), account=f"@{data.get('handle', '')}",
-            text=tweet["text"], image_path=tweet.get("image_path", ""),
-            status=statuses.get(tweet["slot_id"], "drafted"), slot_id=tweet["slot_id"],
+            date=when.date().isoformat(), time=when.strftime("%H:%M"), timezone=data.timezone,
+            account=f"@{data.handle}", text=tweet.text, image_path=tweet.image_path or "",
+            status=statuses.get(tweet.slot_id, "drafted"), slot_id=tweet.slot_id,
         ))
     return posts
 

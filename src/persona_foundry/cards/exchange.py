@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pydantic import ValidationError
 
 from ..errors import InputError, OutputError
 from ..files import atomic_write_bytes, persona_key, pretty_json, safe_slug, unique_path
+from ..store import OutputLayout, read_tweet_files
 from .charx import ICON_URI, read_charx, write_charx
 from .eliza import DEFAULT_ELIZA_PLUGINS, to_eliza
 from .limits import MAX_CARD_JSON_BYTES, MAX_IMAGE_BYTES, parse_card_json, read_bounded
@@ -159,15 +159,10 @@ def load_card(path: Path) -> LoadedCard:
 
 
 def generated_posts(card_path: Path) -> list[str]:
-    """Posts the `tweets` command wrote for this card (`../tweets/{persona}_*.json`)."""
-    folder = card_path.parent.parent / "tweets"
-    posts = []
-    for path in sorted(folder.glob(f"{persona_key(card_path)}_*.json")):
-        try:
-            posts += [str(t["text"]) for t in json.loads(path.read_text("utf-8"))["tweets"]]
-        except (OSError, ValueError, KeyError, TypeError, RecursionError):
-            continue  # an empty or foreign file adds nothing
-    return posts
+    """Posts the `tweets` command wrote for this card (its output folder's tweet files)."""
+    layout = OutputLayout.of_file(card_path)
+    found, _problems = read_tweet_files(layout.tweet_paths(persona_key(card_path)))
+    return [record.text for _path, tweet_file in found for record in tweet_file.tweets]
 
 
 def _timestamps(card: CharacterCardV2) -> tuple[int, int]:

@@ -8,25 +8,20 @@ rendered again.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from filelock import FileLock
 from PIL import Image
 
-from ..calendar import calendar_path
 from ..errors import InputError, PersonaFoundryError
-from ..files import CARD_FILE_SUFFIX, atomic_write_json, safe_slug
-from ..pipeline import PERSONAS_DIR
+from ..files import safe_slug
 from ..profile import PersonaProfile, load_profile
 from ..source_image import load_source_image
-from ..store import Calendar, update_calendar
+from ..store import Calendar, OutputLayout, TweetFile, TweetRecord, read_tweet_file, update_calendar
+from ..store.tweet_file import ImageFacts, update_tweet_file
 from .prompts import PORTRAIT_SCENE, compose_prompt, image_seed, persona_base_seed
 from .render import ImageJob, RenderOutcome
 
-IMAGES_DIR = "images"
 QUARANTINE_DIR = "quarantine"
 
 
@@ -78,7 +73,7 @@ class JobFactory:
         prompt = compose_prompt(scene, visual, f"photo of {self.persona_name}",
                                 safe_for_work=self.safe_for_work)
         name = f"{safe_slug(item_id, fallback='image')}.png"
-        folder = self.out_dir / IMAGES_DIR / self.persona_key
+        folder = OutputLayout(self.out_dir).images_for(self.persona_key)
         return ImageJob(
             job_id=f"{self.persona_key}/{name}", prompt=prompt.prompt,
             negative_prompt=prompt.negative_prompt,
@@ -86,11 +81,6 @@ class JobFactory:
             output=str(folder / name), quarantine_output=str(folder / QUARANTINE_DIR / name),
             reference=self.reference, metadata={"persona": self.persona_name, **extra},
         )
-
-
-def card_for(out_dir: Path, persona_key: str) -> Path:
-    """Where the persona command put this persona's card."""
-    return out_dir / PERSONAS_DIR / f"{persona_key}{CARD_FILE_SUFFIX}"
 
 
 def checked_reference(path: Path | None) -> str | None:
@@ -110,43 +100,36 @@ def factory_for(card: Path | None, persona_key: str, persona_name: str, out_dir:
                       face, user_seed, safe_for_work)
 
 
-def _read_tweet_file(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(path, "file not found") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not a tweet file ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("tweets"), list):
-        raise InputError(path, "not a tweet file (no \"tweets\" list)")
-    return data
-
-
 def plan_tweet_images(tweet_files: list[Path], out_dir: Path | None, reference: Path | None,
                       user_seed: int, safe_for_work: bool) -> ImagePlan:
     """One job per image post (format `image` with an image_prompt) in these tweet files."""
-    plan = ImagePlan(out_dir or (tweet_files[0].resolve().parent.parent if tweet_files
-                                 else Path("out")))
+    default = Path("out")
+    plan = ImagePlan(out_dir or (OutputLayout.of_file(tweet_files[0]).root if tweet_files
+                                 else default))
+    layout = OutputLayout(plan.out_dir)
     face = checked_reference(reference)
     for path in tweet_files:
         try:
-            data = _read_tweet_file(path)
-            key = safe_slug(str(data.get("persona_key") or data.get("persona") or path.stem))
-            factory = factory_for(card_for(plan.out_dir, key), key, str(data.get("persona", key)),
+            data = read_tweet_file(path)
+            key = safe_slug(data.persona_key or data.persona or path.stem)
+            factory = factory_for(layout.card_path(key), key, data.persona or key,
                                   plan.out_dir, face, user_seed, safe_for_work)
         except PersonaFoundryError as exc:
             plan.problems.append(str(exc))
             continue
-        month = str(data.get("month", ""))
-        calendar = calendar_path(plan.out_dir, key, month) if month else None
-        for tweet in data["tweets"]:
-            if not isinstance(tweet, dict) or tweet.get("format") != "image" \
-                    or not str(tweet.get("image_prompt") or "").strip():
-                continue
-            tweet_id = str(tweet.get("id") or tweet.get("slot_id"))
-            job = factory.job(tweet_id, str(tweet["image_prompt"]), {"tweet_id": tweet_id})
-            plan.add(ImageTarget(job, path, str(tweet.get("slot_id") or ""), calendar))
+        _plan_posts(plan, factory, path, data, layout)
     return plan
+
+
+def _plan_posts(plan: ImagePlan, factory: JobFactory, path: Path, data: TweetFile,
+                layout: OutputLayout) -> None:
+    calendar = layout.calendar_path(factory.persona_key, data.month) if data.month else None
+    for tweet in data.tweets:
+        if tweet.format != "image" or not tweet.image_prompt.strip():
+            continue
+        tweet_id = tweet.id or tweet.slot_id
+        job = factory.job(tweet_id, tweet.image_prompt, {"tweet_id": tweet_id})
+        plan.add(ImageTarget(job, path, tweet.slot_id, calendar))
 
 
 def plan_portraits(card: Path, count: int, out_dir: Path, reference: Path | None,
@@ -162,16 +145,14 @@ def plan_portraits(card: Path, count: int, out_dir: Path, reference: Path | None
     return plan
 
 
-def _tweet_image_fields(record: dict[str, Any], outcome: RenderOutcome) -> None:
-    for key in ("image_path", "image_status", "image"):
-        record.pop(key, None)
+def _tweet_image_fields(record: TweetRecord, outcome: RenderOutcome) -> None:
     if outcome.status == "done":
-        record["image_path"] = outcome.path
-        record["image"] = {"seed": outcome.seed, "nsfw_score": outcome.nsfw_score,
-                           "renders": outcome.renders}
+        record.image_path, record.image_status = outcome.path, None
+        record.image = ImageFacts(seed=outcome.seed, nsfw_score=outcome.nsfw_score,
+                                  renders=outcome.renders)
     else:
-        record["image_status"] = outcome.status
-        record["image"] = {"error": outcome.error}
+        record.image_path, record.image_status = None, outcome.status
+        record.image = ImageFacts(error=outcome.error)
 
 
 def record_outcomes(targets: list[ImageTarget], outcomes: dict[str, RenderOutcome]) -> list[str]:
@@ -184,16 +165,17 @@ def record_outcomes(targets: list[ImageTarget], outcomes: dict[str, RenderOutcom
     problems = []
     for tweet_file, file_targets in by_file.items():
         results = {t.job.metadata.get("tweet_id"): outcomes[t.job.job_id] for t in file_targets}
-        with FileLock(f"{tweet_file}.lock"):
-            try:
-                data = _read_tweet_file(tweet_file)
-            except InputError as exc:
-                problems.append(f"{exc}; its images are kept and a rerun attaches them")
-                continue
-            for record in data["tweets"]:
-                if isinstance(record, dict) and str(record.get("id")) in results:
-                    _tweet_image_fields(record, results[str(record.get("id"))])
-            atomic_write_json(tweet_file, data)
+
+        def attach(data: TweetFile, results: dict[str | None, RenderOutcome] = results) -> None:
+            for record in data.tweets:
+                if record.id in results:
+                    _tweet_image_fields(record, results[record.id])
+
+        try:
+            update_tweet_file(tweet_file, attach)
+        except InputError as exc:
+            problems.append(f"{exc}; its images are kept and a rerun attaches them")
+            continue
         _record_in_calendar(file_targets, outcomes)
     return problems
 

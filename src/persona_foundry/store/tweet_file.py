@@ -130,7 +130,9 @@ def save_tweet_file(path: Path, change: Callable[[TweetFile], T], *, initial: Tw
 
 def update_tweet_file(path: Path, change: Callable[[TweetFile], T], *,
                       expected_version: str | None = None) -> T:
-    """Locked read-modify-write of an existing tweet file."""
+    """Locked read-modify-write of an existing tweet file (InputError when it is gone)."""
+    if not path.exists():
+        raise InputError(path, "file not found")
     return locked_update(path, _parse, _dump, change, expected_version=expected_version)[0]
 
 
