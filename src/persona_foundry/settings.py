@@ -74,11 +74,6 @@ class Settings(BaseSettings):
         """The default prices with the configured ones on top."""
         return {**DEFAULT_PRICES, **self.prices}
 
-    @property
-    def uses_embedded_model(self) -> bool:
-        """True when no endpoint is configured, so the local llama.cpp model serves every call."""
-        return not self.llm_base_url
-
     def model_for(self, stage: str) -> str:
         """The model name a stage's calls use."""
         return self.stage_models.get(stage, self.llm_model)

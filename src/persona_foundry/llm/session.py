@@ -12,9 +12,9 @@ from pydantic import BaseModel
 from ..costs import BudgetGuard
 from ..errors import RunStoppedError
 from ..ledger import Ledger, open_ledger
-from ..ledger.db import LEDGER_FILENAME
 from ..settings import Settings
-from . import build_backend
+from ..store.layout import OutputLayout
+from .backends import backend_kind, build_backend
 from .client import ChatBackend, ChatRequest
 from .pool import LLMPool
 from .structured import (
@@ -47,8 +47,8 @@ class LLMSession:
     def open(cls, settings: Settings, out_dir: Path,
              backend: ChatBackend | None = None) -> LLMSession:
         """A session over the configured (or given) backend and `out_dir/ledger.db`."""
-        return cls(settings, backend or build_backend(settings), open_ledger(out_dir /
-                                                                            LEDGER_FILENAME))
+        ledger = open_ledger(OutputLayout(out_dir).ledger_path)
+        return cls(settings, backend or build_backend(settings), ledger)
 
     def window_limit(self) -> int | None:
         """Calls the adaptive window lets into flight now (None for the embedded model)."""
@@ -76,7 +76,7 @@ class LLMSession:
     def model_for(self, stage: str, *, uses_vision_model: bool = False) -> str:
         """The model a stage's calls use (the embedded model serves every stage)."""
         settings = self.settings
-        if settings.uses_embedded_model:
+        if not backend_kind(settings).routes_models:
             return self.backend.name
         vision = settings.llm_vision_model
         if uses_vision_model and vision and stage not in settings.stage_models:
