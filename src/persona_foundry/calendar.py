@@ -21,7 +21,6 @@ from .llm.schema_edit import with_keywords
 from .llm.session import LLMSession
 from .nsfw import NSFW_RULES, NsfwLevel
 from .profile import PersonaProfile
-from .socialgraph import GRAPH_JSON
 from .stages.base import Word, field_guide
 from .store import (
     Calendar,
@@ -155,7 +154,7 @@ def plan_slots(profile: PersonaProfile, month: str, events: list[CalendarEvent],
 
 def linked_personas(out_dir: Path, persona: str) -> str:
     """Prompt lines for the batch personas this one is tied to (from social_graph.json)."""
-    path = out_dir / GRAPH_JSON
+    path = OutputLayout(out_dir).graph_path
     try:
         graph = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -24,7 +24,6 @@ from .errors import PersonaFoundryError
 from .files import atomic_write_bytes, check_writable_dir
 from .images import cli as image_commands
 from .ledger import open_ledger
-from .ledger.db import LEDGER_FILENAME
 from .llm.model_store import assemble_default_model
 from .llm.session import LLMSession
 from .nsfw import NSFW_LEVELS, NsfwChoice
@@ -42,7 +41,7 @@ from .report import (
     print_usage,
 )
 from .settings import Settings
-from .store import Calendar, SlotStatus, read_calendar
+from .store import Calendar, OutputLayout, SlotStatus, read_calendar
 from .tweets import TweetOptions, generate_tweets
 from .usage import usage_rows
 
@@ -302,7 +301,7 @@ def usage(
     by: Annotated[UsageGroup, typer.Option(help="Group rows by.")] = UsageGroup.stage,
 ) -> None:
     """Tokens, calls, retries, failures, latency and cost recorded in the ledger."""
-    path = out / LEDGER_FILENAME
+    path = OutputLayout(out).ledger_path
     if not path.exists():
         console.print(f"[red bold]error:[/] no ledger at {escape(str(path))}")
         raise typer.Exit(EXIT_USAGE)

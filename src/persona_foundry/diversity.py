@@ -7,15 +7,16 @@ near-duplicate threshold (character 5-gram Jaccard, the same measure as posts).
 from __future__ import annotations
 
 import itertools
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cards.merge import PF_EXTENSION
+from .errors import InputError
 from .files import CARD_FILE_SUFFIX
 from .population import ATTRIBUTES, PopulationSpec
+from .stages import core
+from .store import PersonaExtension, extension_of, read_card_json
 from .textchecks import NEAR_DUPLICATE_JACCARD, shingles
 
 MAX_NEAR_DUPLICATE_SHARE = 0.02
@@ -61,13 +62,16 @@ class DiversityReport:
 def read_facts(path: Path) -> PersonaFacts | None:
     """The report's view of one card; None for a file that is not one of ours."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))["data"]
-        ours = data["extensions"].get(PF_EXTENSION) or {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        data = read_card_json(path)["data"]
+    except InputError:
         return None
-    core = ours.get("core") or {}
-    return PersonaFacts(path.name, data.get("name", ""), core.get("handle", ""),
-                        core.get("bio") or data.get("description", ""), ours.get("draw") or {})
+    extensions = data.get("extensions")
+    if not isinstance(extensions, dict):
+        return None
+    ours = extension_of(extensions) or PersonaExtension()
+    return PersonaFacts(path.name, str(data.get("name", "")), ours.stage_field(core.NAME, "handle"),
+                        ours.stage_field(core.NAME, "bio") or str(data.get("description", "")),
+                        ours.draw or {})
 
 
 def _duplicates(values: list[str]) -> list[str]:

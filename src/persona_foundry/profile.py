@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from .cards.exchange import load_card
-from .cards.merge import PF_EXTENSION
 from .cards.portrait import stored_source
 from .cards.v2 import CharacterCardV2
 from .files import persona_key, safe_slug
+from .stages import authenticity, core, examples, strategy, visual
 from .stages.authenticity import Authenticity
 from .stages.examples import ExampleTweets
 from .stages.strategy import ContentPillar, TweetStrategy
 from .stages.visual import VisualProfile
+from .store import PersonaExtension, extension_of
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 DEFAULT_POSTING_TIMES = ["09:00", "19:00"]
@@ -60,15 +61,6 @@ def _default_strategy(card: CharacterCardV2) -> TweetStrategy:
     )
 
 
-def _parsed(model: type[ModelT], value: object) -> ModelT | None:
-    if value is None:
-        return None
-    try:
-        return model.model_validate(value)
-    except ValidationError:
-        return None
-
-
 def source_image_path(card_path: Path, card_extensions: dict[str, Any]) -> Path | None:
     """The image our pipeline stored for this card: inside its output folder, with the sha256
     the card records (a path a card names elsewhere is never opened: a card from a stranger
@@ -80,19 +72,19 @@ def source_image_path(card_path: Path, card_extensions: dict[str, Any]) -> Path 
 def load_profile(card_path: Path) -> PersonaProfile:
     """Read a card (JSON, PNG or CHARX) into the profile the calendar and tweets need."""
     card = load_card(card_path).card
-    ours = card.data.extensions.get(PF_EXTENSION) or {}
-    core = ours.get("core") or {}
-    strategy = _parsed(TweetStrategy, ours.get("strategy")) or _default_strategy(card)
-    examples = _parsed(ExampleTweets, ours.get("example_tweets"))
+    ours = extension_of(card.data.extensions) or PersonaExtension()
+    plan = ours.parsed_output(strategy.NAME, TweetStrategy) or _default_strategy(card)
+    posts = ours.parsed_output(examples.NAME, ExampleTweets)
     summary = json.dumps({"name": card.data.name, "description": card.data.description[:800],
                           "personality": card.data.personality[:400],
-                          "voice": core.get("voice", "")}, ensure_ascii=False)
+                          "voice": ours.stage_field(core.NAME, "voice")}, ensure_ascii=False)
     return PersonaProfile(
         key=persona_key(card_path), card_path=card_path, name=card.data.name,
-        handle=core.get("handle") or safe_slug(card.data.name, fallback="persona")[:15],
-        timezone=core.get("timezone") or "UTC", summary=summary, strategy=strategy,
-        authenticity=_parsed(Authenticity, ours.get("authenticity")),
-        visual=_parsed(VisualProfile, ours.get("visual")),
-        example_posts=[tweet.text for tweet in examples.tweets] if examples else [],
+        handle=ours.stage_field(core.NAME, "handle")
+        or safe_slug(card.data.name, fallback="persona")[:15],
+        timezone=ours.stage_field(core.NAME, "timezone") or "UTC", summary=summary,
+        strategy=plan, authenticity=ours.parsed_output(authenticity.NAME, Authenticity),
+        visual=ours.parsed_output(visual.NAME, VisualProfile),
+        example_posts=[tweet.text for tweet in posts.tweets] if posts else [],
         source_image=source_image_path(card_path, card.data.extensions),
     )

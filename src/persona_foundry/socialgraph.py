@@ -11,18 +11,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from .cards.merge import PF_EXTENSION
+from .errors import InputError
 from .files import atomic_write_bytes, atomic_write_json
+from .stages import social as social_stage
+from .store import PF_EXTENSION, card_extension, read_card_json, update_card_json
+from .store.layout import GRAPH_JSON
 
 PEERS_PER_PERSONA = 4
-GRAPH_JSON = "social_graph.json"
 GRAPH_ML = "social_graph.graphml"
 RECIPROCAL = {
     "friend": "friend", "best friend": "best friend", "family": "family",
@@ -109,18 +111,38 @@ def find_ties(members: dict[str, Member], socials: dict[str, dict[str, Any]]) ->
 def add_reciprocal_ties(card_paths: dict[str, Path], members: dict[str, Member],
                         ties: list[Tie]) -> None:
     """Write each added tie into the card of the side that had not named it."""
+    by_card: dict[str, list[Tie]] = {}
     for tie in (t for t in ties if t.reciprocated):
-        path = card_paths[tie.source]
-        card = json.loads(path.read_text(encoding="utf-8"))
-        social = card["data"]["extensions"][PF_EXTENSION].get("social")
+        by_card.setdefault(tie.source, []).append(tie)
+    for key, added in by_card.items():
+        update_card_json(card_paths[key], _with_ties(added, members))
+
+
+def _with_ties(ties: list[Tie], members: dict[str, Member]) -> Callable[[dict[str, Any]], None]:
+    """The card change adding `ties` to the card's social stage output (when it has one)."""
+    def add(card: dict[str, Any]) -> None:
+        social = _social_of(card)
         if social is None:
-            continue
-        other = members[tie.target]
-        social["relationships"].append({
-            "name": other.name, "handle": other.handle, "relation": tie.relation,
-            "description": f"named {tie.relation} by {other.name}", "since": tie.since,
-        })
-        atomic_write_json(path, card)
+            return
+        for tie in ties:
+            other = members[tie.target]
+            social["relationships"].append({
+                "name": other.name, "handle": other.handle, "relation": tie.relation,
+                "description": f"named {tie.relation} by {other.name}", "since": tie.since,
+            })
+        # Written back as it was read: the extension's other keys stay as they are.
+        card["data"]["extensions"][PF_EXTENSION][social_stage.NAME] = social
+
+    return add
+
+
+def _social_of(card: dict[str, Any]) -> dict[str, Any] | None:
+    """The card's stored social network (a dict with a relationships list), if it has one."""
+    ours = card_extension(card)
+    social = ours.stage_output(social_stage.NAME) if ours else None
+    if social is None or not isinstance(social.get("relationships"), list):
+        return None
+    return social
 
 
 def write_graph(out_dir: Path, members: dict[str, Member], ties: list[Tie]) -> Path:
@@ -148,12 +170,17 @@ class BatchLinker:
     def __init__(self, expected: int) -> None:
         self.members: dict[str, Member] = {}
         self._pending = expected
+        self._reported: set[str] = set()
         self._all_cores = asyncio.Event()
         if expected <= 0:
             self._all_cores.set()
 
     def core_finished(self, key: str, member: Member | None) -> None:
-        """Stage 1 of `key` ended (member None if it failed)."""
+        """Stage 1 of `key` ended (member None if it failed). Only a persona's first report
+        counts: the countdown moves once per persona however many places report it."""
+        if key in self._reported:
+            return
+        self._reported.add(key)
         if member is not None:
             self.members[key] = member
         self._pending -= 1
@@ -172,8 +199,10 @@ class BatchLinker:
         """Make ties symmetric in the cards and write the graph files."""
         socials = {}
         for key, path in card_paths.items():
-            card = json.loads(path.read_text(encoding="utf-8"))
-            social = card["data"]["extensions"][PF_EXTENSION].get("social")
+            try:
+                social = _social_of(read_card_json(path))
+            except InputError:
+                continue  # gone or broken since it was written: it takes no ties
             if social is not None and key in self.members:
                 socials[key] = social
         members = {key: m for key, m in self.members.items() if key in card_paths}

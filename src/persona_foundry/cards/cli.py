@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -32,15 +32,15 @@ EXIT_USAGE = 2
 MAX_LINES_SHOWN = 30
 
 
-class ExportChoice(StrEnum):
-    """--format values."""
-
-    v2 = "v2"
-    v3 = "v3"
-    png = "png"
-    charx = "charx"
-    eliza = "eliza"
-    all = "all"
+ALL_FORMATS = "all"
+DEFAULT_FORMAT = "png"
+# --format values: every entry of EXPORTERS, and `all`.
+if TYPE_CHECKING:
+    ExportChoice = StrEnum
+else:
+    ExportChoice = StrEnum("ExportChoice", [(name, name) for name in (*EXPORT_FORMATS,
+                                                                        ALL_FORMATS)])
+DEFAULT_CHOICE = ExportChoice(DEFAULT_FORMAT)
 
 
 def _shown(text: object) -> str:
@@ -52,7 +52,7 @@ def export(
     cards: Annotated[list[Path], typer.Argument(help="Card files (ours or any V1/V2/V3 card).")],
     fmt: Annotated[
         list[ExportChoice], typer.Option("--format", "-f", help="Format(s); repeatable.")
-    ] = [ExportChoice.png],  # noqa: B006  # typer reads list defaults, never mutates them
+    ] = [DEFAULT_CHOICE],  # noqa: B006  # typer reads list defaults, never mutates them
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out/exports"),
     image: Annotated[
         Path | None, typer.Option(help="Picture for PNG/CHARX (default: the card's own).")
@@ -64,9 +64,8 @@ def export(
         f"{', '.join(DEFAULT_ELIZA_PLUGINS)}).")] = None,
 ) -> None:
     """Export cards as V2/V3 JSON, PNG cards, CHARX archives or ElizaOS characters."""
-    wanted = EXPORT_FORMATS if ExportChoice.all in fmt else tuple(
-        cast(ExportFormat, choice.value) for choice in fmt
-    )
+    values = [choice.value for choice in fmt]
+    wanted: tuple[ExportFormat, ...] = EXPORT_FORMATS if ALL_FORMATS in values else tuple(values)
     options = ExportOptions(wanted, out, image, overwrite,
                             tuple(eliza_plugin or DEFAULT_ELIZA_PLUGINS))
     try:

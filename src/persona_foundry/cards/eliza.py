@@ -19,7 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .merge import PF_EXTENSION
+from ..stages import authenticity as authenticity_stage
+from ..stages import core as core_stage
+from ..stages import examples as examples_stage
+from ..stages import strategy as strategy_stage
+from ..store import PersonaExtension, extension_of
 from .v2 import CharacterCardV2
 
 USER_PLACEHOLDER = "{{name1}}"
@@ -91,12 +95,6 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(item for item in items if item))
 
 
-def _section(parent: Any, key: str) -> dict[str, Any]:
-    """parent[key] if both are objects, else {}: a foreign card's extension can hold anything."""
-    value = parent.get(key) if isinstance(parent, dict) else None
-    return value if isinstance(value, dict) else {}
-
-
 def _text(section: dict[str, Any], key: str) -> str:
     value = section.get(key)
     return value if isinstance(value, str) else ""
@@ -114,11 +112,13 @@ def to_eliza(card: CharacterCardV2, extra_posts: list[str] | None = None,
              plugins: tuple[str, ...] = DEFAULT_ELIZA_PLUGINS) -> ElizaCharacter:
     """An ElizaOS character from any V2 card; our own cards' stage outputs make it richer."""
     data = card.data
-    ours = _section(data.extensions, PF_EXTENSION)
-    core, strategy = _section(ours, "core"), _section(ours, "strategy")
+    ours = extension_of(data.extensions) or PersonaExtension()
+    core = ours.stage_output(core_stage.NAME) or {}
+    strategy = ours.stage_output(strategy_stage.NAME) or {}
+    habits = ours.stage_output(authenticity_stage.NAME) or {}
     bio = _unique([_text(core, "bio"), _text(core, "backstory") or data.description,
                    *(entry.content for entry in data.character_book.entries)])
-    posts = _unique([*_texts(_section(ours, "example_tweets"), "tweets", "text"),
+    posts = _unique([*_texts(ours.stage_output(examples_stage.NAME) or {}, "tweets", "text"),
                      *(extra_posts or []), *_mes_example_lines(data.mes_example)])
     voice = _text(core, "voice") or data.personality
     conversation = [
@@ -138,7 +138,7 @@ def to_eliza(card: CharacterCardV2, extra_posts: list[str] | None = None,
         or ["authentic"],
         plugins=list(plugins),
         style=Style(
-            all=_unique([voice, *_texts(_section(ours, "authenticity"), "writing_habits")])
+            all=_unique([voice, *_texts(habits, "writing_habits")])
             or ["stay in character"],
             chat=["answer like a person, not an assistant", f"sound like {data.name}"],
             post=_unique([_text(strategy, "tone"), _emoji_rule(strategy),

@@ -21,23 +21,20 @@ from pydantic import ValidationError
 
 from ..errors import InputError, OutputError
 from ..files import atomic_write_bytes, persona_key, pretty_json, safe_slug, unique_path
-from ..store import OutputLayout, read_tweet_files
+from ..store import PF_EXTENSION, OutputLayout, extension_of, read_tweet_files
+from ..store.card_file import SourceImageRef
 from .charx import ICON_URI, read_charx, write_charx
 from .eliza import DEFAULT_ELIZA_PLUGINS, to_eliza
 from .limits import MAX_CARD_JSON_BYTES, MAX_IMAGE_BYTES, parse_card_json, read_bounded
-from .merge import PF_EXTENSION
 from .naming import claim_stem, export_stem
 from .png import PNG_SIGNATURE, read_png_card, write_png_card
 from .portrait import Portrait, choose_portrait
 from .v2 import CardDataV2, CharacterCardV2
 from .v3 import to_v3
 
-ExportFormat = Literal["v2", "v3", "png", "charx", "eliza"]
+# An export format's name, as `--format` takes it: a key of EXPORTERS.
+ExportFormat = str
 CardFileKind = Literal["png", "charx", "json"]
-EXPORT_FORMATS: tuple[ExportFormat, ...] = ("v2", "v3", "png", "charx", "eliza")
-EXPORT_SUFFIXES: dict[ExportFormat, str] = {
-    "v2": ".v2.json", "v3": ".v3.json", "png": ".png", "charx": ".charx", "eliza": ".eliza.json",
-}
 V2_DEFAULTS: dict[str, Any] = {
     "description": "", "personality": "", "scenario": "", "first_mes": "", "mes_example": "",
     "creator_notes": "", "system_prompt": "", "post_history_instructions": "",
@@ -141,21 +138,35 @@ def card_file_kind(path: Path) -> CardFileKind:
     return "charx" if head.startswith(ZIP_SIGNATURE) or zipfile.is_zipfile(path) else "json"
 
 
-def load_card(path: Path) -> LoadedCard:
-    """Read a card file of any supported format."""
-    kind, name = card_file_kind(path), str(path)
-    if kind == "png":
-        raw = read_bounded(path, MAX_IMAGE_BYTES, what="the PNG card")
-        return LoadedCard(normalize_card(read_png_card(raw, name=name), name=name), raw, path,
-                          "png")
-    if kind == "charx":
-        contents = read_charx(path)
-        return LoadedCard(normalize_card(contents.card, name=name), contents.icon, path, "charx")
+def _load_png(path: Path) -> LoadedCard:
+    raw = read_bounded(path, MAX_IMAGE_BYTES, what="the PNG card")
+    return LoadedCard(normalize_card(read_png_card(raw, name=str(path)), name=str(path)), raw,
+                      path, "png")
+
+
+def _load_charx(path: Path) -> LoadedCard:
+    contents = read_charx(path)
+    return LoadedCard(normalize_card(contents.card, name=str(path)), contents.icon, path,
+                      "charx")
+
+
+def _load_json(path: Path) -> LoadedCard:
     card = parse_card_json(read_bounded(path, MAX_CARD_JSON_BYTES, what="the card"), name=path)
     if not isinstance(card, dict):
         raise InputError(path, "the JSON is not a card object")
     spec = card.get("spec") or "chara_card_v1"
-    return LoadedCard(normalize_card(card, name=name), None, path, str(spec))
+    return LoadedCard(normalize_card(card, name=str(path)), None, path, str(spec))
+
+
+# One reader per kind of card file (card_file_kind tells which).
+READERS: dict[CardFileKind, Callable[[Path], LoadedCard]] = {
+    "png": _load_png, "charx": _load_charx, "json": _load_json,
+}
+
+
+def load_card(path: Path) -> LoadedCard:
+    """Read a card file of any supported format."""
+    return READERS[card_file_kind(path)](path)
 
 
 def generated_posts(card_path: Path) -> list[str]:
@@ -166,11 +177,11 @@ def generated_posts(card_path: Path) -> list[str]:
 
 
 def _timestamps(card: CharacterCardV2) -> tuple[int, int]:
-    ours = card.data.extensions.get(PF_EXTENSION) or {}
+    ours = extension_of(card.data.extensions)
     now = int(datetime.now(UTC).timestamp())
     try:
-        created = int(datetime.fromisoformat(ours["generated_at"]).timestamp())
-    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        created = int(datetime.fromisoformat(ours.generated_at).timestamp()) if ours else now
+    except (ValueError, OverflowError, OSError):
         created = now
     return created, now
 
@@ -214,14 +225,28 @@ def _eliza_bytes(job: _Rendering) -> bytes:
     return pretty_json(character.model_dump(mode="json", exclude_none=True))
 
 
-RENDERERS: dict[ExportFormat, Callable[[_Rendering], bytes]] = {
-    "v2": lambda job: pretty_json(job.v2),
-    "v3": lambda job: pretty_json(job.v3("ccdefault:")),
-    "png": lambda job: write_png_card(job.portrait.image, job.v2, job.v3("ccdefault:")),
-    "charx": lambda job: write_charx(job.v3(ICON_URI), job.portrait_png),
-    "eliza": _eliza_bytes,
+@dataclass(frozen=True)
+class Exporter:
+    """One export format: its file suffix, how a card becomes its bytes, whether it carries
+    the card's picture (then a portrait note is reported)."""
+
+    suffix: str
+    render: Callable[[_Rendering], bytes]
+    has_picture: bool = False
+
+
+# The export formats, in `--format all` order: one entry adds one (cards/README.md).
+EXPORTERS: dict[ExportFormat, Exporter] = {
+    "v2": Exporter(".v2.json", lambda job: pretty_json(job.v2)),
+    "v3": Exporter(".v3.json", lambda job: pretty_json(job.v3("ccdefault:"))),
+    "png": Exporter(".png", lambda job: write_png_card(job.portrait.image, job.v2,
+                                                       job.v3("ccdefault:")), has_picture=True),
+    "charx": Exporter(".charx", lambda job: write_charx(job.v3(ICON_URI), job.portrait_png),
+                      has_picture=True),
+    "eliza": Exporter(".eliza.json", _eliza_bytes),
 }
-FORMATS_WITH_PICTURE: frozenset[ExportFormat] = frozenset({"png", "charx"})
+EXPORT_FORMATS: tuple[ExportFormat, ...] = tuple(EXPORTERS)
+EXPORT_SUFFIXES: dict[ExportFormat, str] = {name: f.suffix for name, f in EXPORTERS.items()}
 
 
 def export_card(loaded: LoadedCard, formats: tuple[ExportFormat, ...], out_dir: Path,
@@ -238,15 +263,16 @@ def write_exports(loaded: LoadedCard, options: ExportOptions,
     or, without `overwrite`, an existing file has gets `-2`, `-3`, … (all formats alike).
     """
     job = _Rendering(loaded, options)
-    suffixes = [EXPORT_SUFFIXES[fmt] for fmt in options.formats]
+    suffixes = [EXPORTERS[fmt].suffix for fmt in options.formats]
     stem = claim_stem(options.out_dir, export_stem(loaded.card.data.name), suffixes,
                       taken=set() if taken is None else taken, overwrite=options.overwrite)
     result = ExportResult()
     for fmt in options.formats:
-        target = options.out_dir / f"{stem}{EXPORT_SUFFIXES[fmt]}"
-        _write(target, RENDERERS[fmt](job))
+        target = options.out_dir / f"{stem}{EXPORTERS[fmt].suffix}"
+        _write(target, EXPORTERS[fmt].render(job))
         result.written.append(target)
-    note = job.portrait.note if FORMATS_WITH_PICTURE & set(options.formats) else None
+    with_picture = any(EXPORTERS[fmt].has_picture for fmt in options.formats)
+    note = job.portrait.note if with_picture else None
     result.notes += [note] if note else []
     return result
 
@@ -264,9 +290,7 @@ def save_imported(loaded: LoadedCard, out_dir: Path) -> Path:
     The tweet, calendar and image commands then work on it; `persona --complete` can add the
     stages it lacks.
     """
-    folder = out_dir / "personas"
-    stem = safe_slug(loaded.card.data.name)
-    card_path = unique_path(folder / f"{stem}_persona.json")
+    card_path = unique_path(OutputLayout(out_dir).card_path(safe_slug(loaded.card.data.name)))
     extensions = dict(loaded.card.data.extensions)
     previous = extensions.get(PF_EXTENSION)
     ours = dict(previous) if isinstance(previous, dict) else {}
@@ -274,13 +298,14 @@ def save_imported(loaded: LoadedCard, out_dir: Path) -> Path:
     if loaded.image_png is not None:
         image_path = card_path.with_suffix(".png")
         _write(image_path, loaded.image_png)
-        ours["source_image"] = {
-            "name": image_path.name, "path": str(image_path.resolve()),
-            "sha256": hashlib.sha256(loaded.image_png).hexdigest(),
-        }
+        ours["source_image"] = SourceImageRef(
+            name=image_path.name, path=str(image_path.resolve()),
+            sha256=hashlib.sha256(loaded.image_png).hexdigest()).model_dump()
     elif isinstance(ours.get("source_image"), dict):
         # The path is the card's claim, not ours: later commands must not open it.
         ours["source_image"] = {k: v for k, v in ours["source_image"].items() if k != "path"}
+    # Kept as the foreign card wrote it (not through PersonaExtension): an imported card's
+    # extension may hold anything, and every key of it is preserved.
     extensions[PF_EXTENSION] = ours
     card = loaded.card.model_copy(
         update={"data": loaded.card.data.model_copy(update={"extensions": extensions})}

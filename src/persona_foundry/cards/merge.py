@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from ..stages import STAGES_BY_NAME
+from ..stages import STAGES_BY_NAME, authenticity, core, examples, lorebook, strategy, visual
 from ..stages.authenticity import Authenticity
 from ..stages.base import StageResult
 from ..stages.core import CorePersona
@@ -15,9 +15,17 @@ from ..stages.examples import ExampleTweets
 from ..stages.lorebook import CharacterBook as LoreOutput
 from ..stages.strategy import TweetStrategy
 from ..stages.visual import VisualProfile
+from ..store.card_file import (
+    PF_EXTENSION,
+    PersonaExtension,
+    SourceImageRef,
+    StageSummary,
+    card_extension,
+    extensions_with,
+)
 from .v2 import CardDataV2, CharacterBook, CharacterBookEntry, CharacterCardV2
 
-PF_EXTENSION = "persona_foundry"
+__all__ = ["PF_EXTENSION", "CardMeta", "merge_card", "overlay_existing", "previous_outputs"]
 CREATOR = "Persona Foundry"
 MES_EXAMPLE_TWEETS = 5
 MAX_TAGS = 12
@@ -121,50 +129,53 @@ def _creator_notes(meta: CardMeta, results: dict[str, StageResult]) -> str:
     return notes
 
 
-def merge_card(results: dict[str, StageResult], meta: CardMeta) -> CharacterCardV2:
-    """Build the card; stages that failed leave their parts empty and are listed in extensions."""
-    core = _output(results, "core", CorePersona)
-    if core is None:
-        raise ValueError("a card needs the core stage")
-    strategy = _output(results, "strategy", TweetStrategy)
-    authenticity = _output(results, "authenticity", Authenticity)
-    visual = _output(results, "visual", VisualProfile)
-    extension: dict[str, Any] = {
-        "version": meta.tool_version,
-        "source_image": {
-            "name": meta.source_image, "path": meta.source_path, "sha256": meta.source_sha256,
-        },
-        "visual_facts": meta.visual_facts,
-        "language": meta.language,
-        "nsfw_level": meta.nsfw_level,
-        "generated_at": meta.generated_at,
-        "draw": meta.draw,
-        "stages": {name: result.summary() for name, result in results.items()},
-        "usage": {
+def _extension(results: dict[str, StageResult], meta: CardMeta) -> PersonaExtension:
+    """Our extension: run facts, each stage's status, and each stage's output under its name."""
+    extension = PersonaExtension(
+        version=meta.tool_version,
+        source_image=SourceImageRef(name=meta.source_image, path=meta.source_path,
+                                    sha256=meta.source_sha256),
+        visual_facts=meta.visual_facts, language=meta.language, nsfw_level=meta.nsfw_level,
+        generated_at=meta.generated_at, draw=meta.draw,
+        stages={name: StageSummary(**result.summary()) for name, result in results.items()},
+        usage={
             "prompt_tokens": sum(r.prompt_tokens for r in results.values()),
             "completion_tokens": sum(r.completion_tokens for r in results.values()),
         },
-    }
+    )
     for name, result in results.items():
-        extension[name] = result.output.model_dump() if result.output is not None else None
+        key = STAGES_BY_NAME[name].output_key if name in STAGES_BY_NAME else name
+        extension.set_stage_output(
+            key, result.output.model_dump() if result.output is not None else None)
+    return extension
+
+
+def merge_card(results: dict[str, StageResult], meta: CardMeta) -> CharacterCardV2:
+    """Build the card; stages that failed leave their parts empty and are listed in extensions."""
+    persona = _output(results, core.NAME, CorePersona)
+    if persona is None:
+        raise ValueError("a card needs the core stage")
+    plan = _output(results, strategy.NAME, TweetStrategy)
+    habits = _output(results, authenticity.NAME, Authenticity)
+    look = _output(results, visual.NAME, VisualProfile)
     data = CardDataV2(
-        name=core.name,
-        description=_description(core, visual),
-        personality=_personality(core, authenticity),
-        scenario=_scenario(core, strategy),
-        first_mes=core.greeting,
-        mes_example=_mes_example(_output(results, "example_tweets", ExampleTweets)),
+        name=persona.name,
+        description=_description(persona, look),
+        personality=_personality(persona, habits),
+        scenario=_scenario(persona, plan),
+        first_mes=persona.greeting,
+        mes_example=_mes_example(_output(results, examples.NAME, ExampleTweets)),
         creator_notes=_creator_notes(meta, results),
-        system_prompt=_system_prompt(core, authenticity),
+        system_prompt=_system_prompt(persona, habits),
         post_history_instructions=(
             "Stay in {{char}}'s voice. Posts stay under 280 characters."
         ),
         alternate_greetings=[],
-        character_book=_book(core, _output(results, "lorebook", LoreOutput)),
-        tags=_tags(core, strategy),
+        character_book=_book(persona, _output(results, lorebook.NAME, LoreOutput)),
+        tags=_tags(persona, plan),
         creator=CREATOR,
         character_version="1.0",
-        extensions={PF_EXTENSION: extension},
+        extensions=extensions_with({}, _extension(results, meta)),
     )
     return CharacterCardV2(data=data)
 
@@ -181,10 +192,11 @@ def overlay_existing(generated: CharacterCardV2, existing: CharacterCardV2) -> C
         data.character_book = kept.character_book
     data.tags = list(dict.fromkeys([*kept.tags, *data.tags]))
     data.alternate_greetings = kept.alternate_greetings or data.alternate_greetings
-    kept_ours = kept.extensions.get(PF_EXTENSION) or {}
-    data.extensions = {
-        **kept.extensions, PF_EXTENSION: {**kept_ours, **data.extensions[PF_EXTENSION]},
-    }
+    kept_ours = kept.extensions.get(PF_EXTENSION)
+    # Keys only the imported card's extension had (its own or another version's) survive.
+    ours = {**(kept_ours if isinstance(kept_ours, dict) else {}),
+            **data.extensions[PF_EXTENSION]}
+    data.extensions = {**kept.extensions, PF_EXTENSION: ours}
     return CharacterCardV2(data=data)
 
 
@@ -196,19 +208,18 @@ def previous_outputs(
     None when the card is not ours or was made from another image (then it must not be reused);
     a None sha256 skips the image check (completing a card the user chose).
     """
-    try:
-        extension = card["data"]["extensions"][PF_EXTENSION]
-        if source_sha256 is not None and extension["source_image"]["sha256"] != source_sha256:
-            return None
-        statuses = extension.get("stages") or {}
-    except (KeyError, TypeError):
+    extension = card_extension(card)
+    if extension is None:
+        return None
+    if source_sha256 is not None and extension.source_image.sha256 != source_sha256:
         return None
     outputs: dict[str, BaseModel] = {}
     for name, stage in STAGES_BY_NAME.items():
-        if statuses.get(name, {}).get("status") != "ok" or extension.get(name) is None:
+        summary = extension.stages.get(name)
+        if summary is None or summary.status != "ok":
             continue
-        try:
-            outputs[name] = stage.output_model.model_validate(extension[name])
-        except ValidationError:
-            continue  # the model changed since; the stage runs again
+        # None when the model changed since: the stage runs again.
+        output = extension.parsed_output(stage.output_key, stage.output_model)
+        if output is not None:
+            outputs[name] = output
     return outputs

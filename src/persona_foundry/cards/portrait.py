@@ -22,11 +22,11 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from ..errors import InputError
 from ..source_image import MAX_IMAGE_PIXELS, load_source_image
+from ..store import extension_of
+from ..store.layout import PERSONAS_DIR
 from .limits import MAX_IMAGE_BYTES, read_bounded
-from .merge import PF_EXTENSION
 
 PLACEHOLDER_SIZE = (512, 512)
-PERSONAS_FOLDER = "personas"
 STORED_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 NOT_READ = ("the source image it names is not a file of its output folder with the recorded "
             "sha256, so it was not read; a placeholder was used (pass --image to choose one)")
@@ -61,7 +61,7 @@ def decode_picture(data: bytes, name: str | Path) -> Image.Image:
 def output_root(card_path: Path) -> Path:
     """The output folder a card belongs to: the one holding `personas/`, else the card's own."""
     folder = Path(os.path.abspath(card_path)).parent
-    return folder.parent if folder.name == PERSONAS_FOLDER else folder
+    return folder.parent if folder.name == PERSONAS_DIR else folder
 
 
 def stored_source_image(card_path: Path, extensions: dict[str, Any]) -> bytes | None:
@@ -76,16 +76,16 @@ def stored_source(card_path: Path, extensions: dict[str, Any]) -> tuple[Path, by
     Only files inside the card's output folder are opened (the path the card records, then
     `{card stem}.png|.jpg|…` beside it), and only one whose sha256 is the recorded one counts.
     """
-    ours = extensions.get(PF_EXTENSION)
-    record = ours.get("source_image") if isinstance(ours, dict) else None
-    if not isinstance(record, dict) or not isinstance(record.get("sha256"), str):
+    ours = extension_of(extensions)
+    record = ours.source_image if ours is not None else None
+    if record is None or not record.sha256:
         return None
-    named = [Path(record["path"])] if isinstance(record.get("path"), str) else []
+    named = [Path(record.path)] if record.path else []
     candidates = [*named, *(card_path.with_suffix(s) for s in STORED_IMAGE_SUFFIXES)]
     root = output_root(card_path)
     for candidate in candidates:
         data = _read_inside(candidate, root)
-        if data is not None and hashlib.sha256(data).hexdigest() == record["sha256"]:
+        if data is not None and hashlib.sha256(data).hexdigest() == record.sha256:
             return candidate, data
     return None
 
@@ -123,8 +123,8 @@ def choose_portrait(card_path: Path, extensions: dict[str, Any], name: str,
 
 
 def _names_a_source(extensions: dict[str, Any]) -> bool:
-    ours = extensions.get(PF_EXTENSION)
-    return isinstance(ours, dict) and isinstance(ours.get("source_image"), dict)
+    ours = extension_of(extensions)
+    return ours is not None and "source_image" in ours.model_fields_set
 
 
 def placeholder_portrait(name: str) -> Image.Image:

@@ -6,10 +6,11 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import OutputError
+from ..store.layout import LEDGER_FILENAME
 from .calls import Ledger
 from .migrations import migrate
 
-LEDGER_FILENAME = "ledger.db"
+__all__ = ["BUSY_TIMEOUT_S", "LEDGER_FILENAME", "open_ledger"]
 BUSY_TIMEOUT_S = 30.0
 
 

@@ -20,6 +20,7 @@ from .locking import locked_update, version_of
 
 PF_EXTENSION = "persona_foundry"
 T = TypeVar("T")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class StageSummary(BaseModel):
@@ -66,6 +67,22 @@ class PersonaExtension(BaseModel):
         value = (self.model_extra or {}).get(stage)
         return value if isinstance(value, dict) else None
 
+    def parsed_output(self, stage: str, model: type[ModelT]) -> ModelT | None:
+        """The stored output of `stage` as its model, or None when absent or no longer valid
+        (the model changed since, or another tool wrote it)."""
+        value = self.stage_output(stage)
+        if value is None:
+            return None
+        try:
+            return model.model_validate(value)
+        except ValidationError:
+            return None
+
+    def stage_field(self, stage: str, name: str) -> str:
+        """One text field of a stage's stored output ("" when absent or not text)."""
+        value = (self.stage_output(stage) or {}).get(name)
+        return value if isinstance(value, str) else ""
+
     def set_stage_output(self, stage: str, output: dict[str, Any] | None) -> None:
         """Store (or clear) a stage's output under its name."""
         setattr(self, stage, output)
@@ -85,6 +102,23 @@ def extension_of(extensions: dict[str, Any]) -> PersonaExtension | None:
         return PersonaExtension.model_validate(raw)
     except ValidationError:
         return None
+
+
+def card_extension(card: dict[str, Any]) -> PersonaExtension | None:
+    """Our extension of a card read as JSON (`data.extensions.persona_foundry`), or None."""
+    data = card.get("data")
+    extensions = data.get("extensions") if isinstance(data, dict) else None
+    return extension_of(extensions) if isinstance(extensions, dict) else None
+
+
+def extensions_with(extensions: dict[str, Any], extension: PersonaExtension) -> dict[str, Any]:
+    """A card's `extensions` with ours replaced by `extension` (every other tool's kept)."""
+    return {**extensions, PF_EXTENSION: extension.model_dump(mode="json")}
+
+
+def read_card_json(path: Path) -> dict[str, Any]:
+    """A card JSON file as a dict (InputError when it is not one)."""
+    return read_card_json_versioned(path)[0]
 
 
 def _parse(path: Path, raw: bytes) -> dict[str, Any]:
