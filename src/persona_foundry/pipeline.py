@@ -5,24 +5,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
 from . import __version__
 from .cards import merge_card, previous_outputs
-from .cards.merge import PF_EXTENSION, CardMeta, overlay_existing
+from .cards.merge import CardMeta, overlay_existing
 from .cards.portrait import STORED_IMAGE_SUFFIXES
 from .cards.v2 import CharacterCardV2
-from .errors import OutputError, PersonaFoundryError, RunStoppedError
+from .errors import InputError, OutputError, PersonaFoundryError, RunStoppedError
 from .files import (
-    CARD_FILE_SUFFIX,
     atomic_write_bytes,
     atomic_write_json,
     check_writable_dir,
@@ -54,12 +52,12 @@ from .source_image import (
 )
 from .stages import STAGES
 from .stages.base import PersonaInput, Stage, StageContext, StageResult
-from .stages.core import NAME as CORE
 from .stages.core import CorePersona
-from .stages.social import NAME as SOCIAL
+from .store import OutputLayout, card_extension, read_card_json
 
 OutcomeStatus = Literal["ok", "partial", "failed", "skipped"]
-PERSONAS_DIR = "personas"
+# The card key of the stage whose output says who a persona is (its name and handle).
+IDENTITY_KEY = next(stage.output_key for stage in STAGES if stage.describes_member)
 SEED_HINT_CHARS = 600
 MIN_LINKED_BATCH = 2
 
@@ -186,17 +184,18 @@ class _Run:
     async def run_stage(
         self, stage: Stage, ctx: StageContext, persona_key: str, priority: float
     ) -> StructuredResult[BaseModel]:
-        if stage.name == SOCIAL and self.linker is not None:
+        """One stage's call, with what it declares: peers before, its member after."""
+        if stage.wants_peers and self.linker is not None:
             ctx.peers = await self.linker.peers_text(persona_key)
-        if stage.name == CORE and self.linker is not None:
-            member = None
-            try:
-                done = await self._call(stage, ctx, persona_key, priority)
-                member = self.member(persona_key, done.output)
-                return done
-            finally:
-                self.linker.core_finished(persona_key, member)
-        return await self._call(stage, ctx, persona_key, priority)
+        if not (stage.describes_member and self.linker is not None):
+            return await self._call(stage, ctx, persona_key, priority)
+        member = None
+        try:
+            done = await self._call(stage, ctx, persona_key, priority)
+            member = self.member(persona_key, done.output)
+            return done
+        finally:  # a failed call counts as no member, at once: the batch's peers wait on it
+            self.linker.core_finished(persona_key, member)
 
     async def _call(
         self, stage: Stage, ctx: StageContext, persona_key: str, priority: float
@@ -241,16 +240,15 @@ class _Run:
 
         Cards this batch (re)writes are excluded, so a rerun asks stage 1 the same question.
         """
-        folder = self.options.out_dir / PERSONAS_DIR
-        for path in sorted(folder.glob(f"*{CARD_FILE_SUFFIX}")):
+        for path in OutputLayout(self.options.out_dir).card_paths():
             if path.resolve() in exclude:
                 continue
             try:
-                ours = json.loads(path.read_text(encoding="utf-8"))["data"]
-                core = ours["extensions"][PF_EXTENSION]["core"]
+                ours = card_extension(read_card_json(path))
+                core = (ours.stage_output(IDENTITY_KEY) if ours else None) or {}
                 self.registry.claim(core["name"], core["handle"], f"folder:{path.name}")
                 self.registry.occupations.append(core["occupation"])
-            except (OSError, ValueError, KeyError, TypeError):
+            except (InputError, ValueError, KeyError, TypeError):
                 continue  # not one of ours, or incomplete: nothing to avoid
         names, handles = self.registry.taken()
         if names:
@@ -267,8 +265,7 @@ def _hint(options: PersonaRunOptions, image: Path) -> str | None:
 def _card_path(options: PersonaRunOptions, source: SourceImage) -> Path:
     if options.persona_output is not None and len(options.images) == 1:
         return options.persona_output
-    folder = options.out_dir / PERSONAS_DIR
-    return folder / f"{safe_slug(source.stem, fallback='image')}{CARD_FILE_SUFFIX}"
+    return OutputLayout(options.out_dir).card_path(safe_slug(source.stem, fallback="image"))
 
 
 def _claim_card_path(path: Path, source: SourceImage, overwrite: bool,
@@ -279,10 +276,10 @@ def _claim_card_path(path: Path, source: SourceImage, overwrite: bool,
     if not path.exists():
         return path, {}
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        card = None
-    previous = previous_outputs(card, source.sha256) if isinstance(card, dict) else None
+        card: dict[str, Any] | None = read_card_json(path)
+    except InputError:
+        card = None  # not a card of ours: never reused
+    previous = previous_outputs(card, source.sha256) if card is not None else None
     if previous is not None:
         return path, previous
     if overwrite:
@@ -331,9 +328,10 @@ def _outcome(prepared: _Prepared, facts: VisualFacts, results: dict[str, StageRe
         completion_tokens=sum(r.completion_tokens for r in results.values()),
         failed_stages={n: r.error or r.status for n, r in results.items() if r.status != "ok"},
     )
-    if results[CORE].status != "ok":
+    missing = [s.name for s in STAGES if s.required and results[s.name].status != "ok"]
+    if missing:
         outcome.status = "failed"
-        outcome.error = f"stage core failed, no card: {results[CORE].error}"
+        outcome.error = f"stage {missing[0]} failed, no card: {results[missing[0]].error}"
         return outcome
     draw = run.draws.get(source.path)
     meta = CardMeta(
@@ -371,6 +369,25 @@ def _keep_source_image(source: SourceImage, card_path: Path) -> None:
         atomic_write_bytes(card_path.with_suffix(suffix), data)
 
 
+async def _one_persona(run: _Run, scheduler: Scheduler, item: _Prepared, key: str,
+                       started: float) -> PersonaOutcome:
+    """One persona: its image's facts, its DAG, its card."""
+    try:
+        # Per persona, off the event loop: the first persona's calls start at once.
+        facts = await asyncio.to_thread(extract_visual_facts, item.source)
+        check_nsfw_allowed(facts, run.options.nsfw_level, item.source.path)
+    except PersonaFoundryError as exc:
+        return PersonaOutcome(item.source.path, "failed", error=str(exc))
+    run.keys_to_images[key] = item.source.path
+    job = PersonaJob(key, run.persona_input(item, facts), item.previous)
+    if run.linker is not None:
+        for stage in STAGES:
+            if stage.describes_member and stage.name in item.previous:
+                run.linker.core_finished(key, run.member(key, item.previous[stage.name]))
+    results = await scheduler.run_persona(job)
+    return _outcome(item, facts, results, time.perf_counter() - started, run)
+
+
 async def _run_personas(
     run: _Run, prepared: list[_Prepared], outcomes: list[PersonaOutcome]
 ) -> None:
@@ -380,22 +397,14 @@ async def _run_personas(
 
     async def one(item: _Prepared) -> None:
         started = time.perf_counter()
+        key = persona_key(item.card_path)
         try:
-            # Per persona, off the event loop: the first persona's calls start at once.
-            facts = await asyncio.to_thread(extract_visual_facts, item.source)
-            check_nsfw_allowed(facts, run.options.nsfw_level, item.source.path)
-        except PersonaFoundryError as exc:
-            outcome = PersonaOutcome(item.source.path, "failed", error=str(exc))
+            outcome = await _one_persona(run, scheduler, item, key, started)
+        finally:
+            # Every persona counts in the linker exactly once: a persona that never described
+            # its member (bad image, failed stage, a bug) counts as none, or peers wait forever.
             if run.linker is not None:
-                run.linker.core_finished(persona_key(item.card_path), None)
-        else:
-            key = persona_key(item.card_path)
-            run.keys_to_images[key] = item.source.path
-            job = PersonaJob(key, run.persona_input(item, facts), item.previous)
-            if run.linker is not None and CORE in item.previous:
-                run.linker.core_finished(key, run.member(key, item.previous[CORE]))
-            results = await scheduler.run_persona(job)
-            outcome = _outcome(item, facts, results, time.perf_counter() - started, run)
+                run.linker.core_finished(key, None)
         outcomes.append(outcome)
         if progress:
             progress.persona_done(outcome)

@@ -36,8 +36,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
     """Ask for the details that make the persona believable."""
     return stage_messages(
         ctx, role="You make fictional personas feel like real, imperfect people.",
-        task="Give this persona authentic human detail.", output_model=Authenticity,
-        depends_on=(core.NAME,),
+        task="Give this persona authentic human detail.", stage=STAGE,
     )
 
 

@@ -62,6 +62,21 @@ class Stage:
     sees_image: bool = False
     # The stage's calls go to LLM_VISION_MODEL when one is set (unless STAGE_MODELS names one).
     uses_vision_model: bool = False
+    # The stage's prompt names the batch's plausible peers (`ctx.peers`): in a linked batch it
+    # waits until every persona's member-describing stage is done.
+    wants_peers: bool = False
+    # The stage's output says who the persona is in the batch (the batch linker's member).
+    describes_member: bool = False
+    # No card is written without this stage's output.
+    required: bool = False
+    # Where the output lands in the card: `data.extensions.persona_foundry.{card_key}` (the
+    # stage's name unless given).
+    card_key: str = ""
+
+    @property
+    def output_key(self) -> str:
+        """The key of this stage's output in our card extension."""
+        return self.card_key or self.name
 
     def validation_context(self, ctx: StageContext) -> dict[str, Any]:
         """Run facts a validator may need (e.g. how many lorebook entries were asked for)."""
@@ -91,15 +106,16 @@ def user_message(*sections: tuple[str, str]) -> Message:
 
 
 def stage_messages(
-    ctx: StageContext, *, role: str, task: str, output_model: type[BaseModel],
-    depends_on: tuple[str, ...], extra: tuple[tuple[str, str], ...] = (),
+    ctx: StageContext, *, role: str, task: str, stage: Stage,
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> list[Message]:
-    """The usual prompt: a role, the task, the output's fields, extras, the dependency outputs."""
+    """The usual prompt: a role, the task, the output's fields, extras, the dependency outputs
+    (the fields and the dependencies as `stage` declares them)."""
     return [
         system_message(ctx, role),
         user_message(
-            ("Task", task), ("Fields", field_guide(output_model)), *extra,
-            *persona_sections(ctx, *depends_on),
+            ("Task", task), ("Fields", field_guide(stage.output_model)), *extra,
+            *persona_sections(ctx, *stage.depends_on),
         ),
     ]
 

@@ -148,5 +148,5 @@ def build_messages(ctx: StageContext) -> list[Message]:
 STAGE = Stage(
     name=NAME, depends_on=(), output_model=CorePersona, build_messages=build_messages,
     estimated_s=20, adjust_schema=ages_the_image_allows,
-    sees_image=True, uses_vision_model=True,
+    sees_image=True, uses_vision_model=True, describes_member=True, required=True,
 )

@@ -49,7 +49,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
     return stage_messages(
         ctx, role="You ghost-write posts for one persona, in their exact voice.",
         task="Write example X/Twitter posts across the persona's content pillars.",
-        output_model=ExampleTweets, depends_on=(core.NAME, strategy.NAME),
+        stage=STAGE,
     )
 
 

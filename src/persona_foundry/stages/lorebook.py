@@ -81,7 +81,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
         ctx, role="You write lorebooks (world info) for character cards.",
         task=f"Write exactly {count} lorebook entries about this persona's world, one per "
         "topic below, in this order. Never repeat a sentence across entries.",
-        output_model=CharacterBook, depends_on=(core.NAME,), extra=(("Topics", topics),),
+        stage=STAGE, extra=(("Topics", topics),),
     )
 
 

@@ -50,12 +50,11 @@ def build_messages(ctx: StageContext) -> list[Message]:
                   "these exact names and handles; at most 3)", ctx.peers),)
     return stage_messages(
         ctx, role="You write the social world of one fictional persona.",
-        task="Describe this persona's social network.", output_model=SocialNetwork,
-        depends_on=(core.NAME,), extra=peers,
+        task="Describe this persona's social network.", stage=STAGE, extra=peers,
     )
 
 
 STAGE = Stage(
     name=NAME, depends_on=(core.NAME,), output_model=SocialNetwork,
-    build_messages=build_messages, estimated_s=20,
+    build_messages=build_messages, estimated_s=20, wants_peers=True,
 )

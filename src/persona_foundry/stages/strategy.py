@@ -95,8 +95,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
     """Ask for a posting strategy that fits the core persona."""
     return stage_messages(
         ctx, role="You are a social-media strategist for one persona.",
-        task="Design this persona's X/Twitter posting strategy.", output_model=TweetStrategy,
-        depends_on=(core.NAME,),
+        task="Design this persona's X/Twitter posting strategy.", stage=STAGE,
     )
 
 

@@ -46,7 +46,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
         ("Task", "Define this persona's canonical look for image generation."),
         ("Fields", field_guide(VisualProfile)),
         ("Source image", image),
-        *persona_sections(ctx, core.NAME),
+        *persona_sections(ctx, *STAGE.depends_on),
     )
     return [
         system_message(ctx, "You are an art director keeping one character on-model."),
