@@ -137,7 +137,8 @@ def _extension(results: dict[str, StageResult], meta: CardMeta) -> PersonaExtens
                                     sha256=meta.source_sha256),
         visual_facts=meta.visual_facts, language=meta.language, nsfw_level=meta.nsfw_level,
         generated_at=meta.generated_at, draw=meta.draw,
-        stages={name: StageSummary(**result.summary()) for name, result in results.items()},
+        stages={name: StageSummary.model_validate(result, from_attributes=True)
+                for name, result in results.items()},
         usage={
             "prompt_tokens": sum(r.prompt_tokens for r in results.values()),
             "completion_tokens": sum(r.completion_tokens for r in results.values()),

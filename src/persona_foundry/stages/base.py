@@ -179,11 +179,3 @@ class StageResult:
     model: str = ""
     started_s: float = 0.0
     finished_s: float = 0.0
-
-    def summary(self) -> dict[str, Any]:
-        """The per-stage status block stored in the card."""
-        return {
-            "status": self.status, "error": self.error, "model": self.model,
-            "from_cache": self.from_cache, "calls": self.calls,
-            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-        }
