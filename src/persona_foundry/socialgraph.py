@@ -21,7 +21,13 @@ import networkx as nx
 from .errors import InputError
 from .files import atomic_write_bytes, atomic_write_json
 from .stages import social as social_stage
-from .store import PF_EXTENSION, card_extension, read_card_json, update_card_json
+from .store import (
+    PersonaExtension,
+    card_extension,
+    extensions_with,
+    read_card_json,
+    update_card_json,
+)
 from .store.layout import GRAPH_JSON
 
 PEERS_PER_PERSONA = 4
@@ -121,8 +127,9 @@ def add_reciprocal_ties(card_paths: dict[str, Path], members: dict[str, Member],
 def _with_ties(ties: list[Tie], members: dict[str, Member]) -> Callable[[dict[str, Any]], None]:
     """The card change adding `ties` to the card's social stage output (when it has one)."""
     def add(card: dict[str, Any]) -> None:
-        social = _social_of(card)
-        if social is None:
+        ours = card_extension(card)
+        social = _social_in(ours)
+        if ours is None or social is None:
             return
         for tie in ties:
             other = members[tie.target]
@@ -130,15 +137,14 @@ def _with_ties(ties: list[Tie], members: dict[str, Member]) -> Callable[[dict[st
                 "name": other.name, "handle": other.handle, "relation": tie.relation,
                 "description": f"named {tie.relation} by {other.name}", "since": tie.since,
             })
-        # Written back as it was read: the extension's other keys stay as they are.
-        card["data"]["extensions"][PF_EXTENSION][social_stage.NAME] = social
+        ours.set_stage_output(social_stage.NAME, social)
+        card["data"]["extensions"] = extensions_with(card["data"]["extensions"], ours)
 
     return add
 
 
-def _social_of(card: dict[str, Any]) -> dict[str, Any] | None:
-    """The card's stored social network (a dict with a relationships list), if it has one."""
-    ours = card_extension(card)
+def _social_in(ours: PersonaExtension | None) -> dict[str, Any] | None:
+    """The stored social network (a dict with a relationships list), if the card has one."""
     social = ours.stage_output(social_stage.NAME) if ours else None
     if social is None or not isinstance(social.get("relationships"), list):
         return None
@@ -200,7 +206,7 @@ class BatchLinker:
         socials = {}
         for key, path in card_paths.items():
             try:
-                social = _social_of(read_card_json(path))
+                social = _social_in(card_extension(read_card_json(path)))
             except InputError:
                 continue  # gone or broken since it was written: it takes no ties
             if social is not None and key in self.members:
