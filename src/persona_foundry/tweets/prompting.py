@@ -13,10 +13,11 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from ..llm.schema_edit import edit_node, with_keywords
-from ..nsfw import NSFW_RULES, NsfwLevel
+from ..nsfw import NSFW_RULES
 from ..profile import PersonaProfile
 from ..store import Calendar, Slot
 from ..textchecks import MAX_WEIGHTED_LENGTH
+from .options import TweetOptions
 
 MAX_TEXT_CHARS = 500
 
@@ -63,13 +64,12 @@ def _persona_block(profile: PersonaProfile) -> str:
 
 
 def tweet_messages(profile: PersonaProfile, calendar: Calendar, slots: list[Slot],
-                   language: str, nsfw_level: NsfwLevel,
-                   feedback: dict[str, str]) -> list[dict[str, str]]:
+                   options: TweetOptions, feedback: dict[str, str]) -> list[dict[str, str]]:
     """System and persona first (identical for every call of a persona), the slots last."""
     system = (
         f"You are {profile.name} (@{profile.handle}) writing your own posts on X. Write every post "
-        f"in {language}, at most 280 characters, in your own voice. Every person is an "
-        f"adult. {NSFW_RULES[nsfw_level]} Reply with one JSON object that matches the "
+        f"in {options.language}, at most 280 characters, in your own voice. Every person is an "
+        f"adult. {NSFW_RULES[options.nsfw_level]} Reply with one JSON object that matches the "
         "given JSON schema, and nothing else: one post per slot, with the slot's id."
     )
     events = {event.id: event for event in calendar.events}

@@ -72,8 +72,8 @@ class PersonaWriter:
 
     async def call(self, batch: list[Slot]) -> tuple[Reply, tuple[int, int]]:
         """One LLM call for `batch`: the reply, or why it failed (RunStoppedError is raised)."""
-        messages = tweet_messages(self.profile, self.calendar, batch, self.options.language,
-                                  self.options.nsfw_level, self.judge.feedback)
+        messages = tweet_messages(self.profile, self.calendar, batch, self.options,
+                                  self.judge.feedback)
         try:
             done = await self.session.call(
                 TweetBatch, messages, stage=STAGE_NAME, persona=self.profile.key,
