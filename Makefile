@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 IMAGES ?= examples/astronaut.png
 OUT ?= out
+# bench/personas_scale.py's batch sizes; 10,000 takes tens of minutes on 2 cores
+PERSONA_SIZES ?= 10,1000,10000
 
 .PHONY: run test lint bench
 
@@ -37,3 +39,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/tweets.py
 	$(BIN)/python bench/throughput.py --skip-local
 	$(BIN)/python bench/images.py
+	$(BIN)/python bench/personas_scale.py --sizes $(PERSONA_SIZES)

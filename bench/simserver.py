@@ -6,7 +6,9 @@ Prints its base URL, then serves until killed. Latency model: time to first toke
 tokens ÷ tokens per second, or a fixed per-stage time (`stage_seconds`); `capacity` requests are
 served at once and the rest queue; `rpm`/`tpm` are enforced with buckets holding 10 s of
 allowance, answering 429 with Retry-After and sending x-ratelimit-* headers; `fault_rate` of
-calls fail with 500. GET /stats returns counters (served, 429s, 5xx, busy seconds; also per
+calls fail with 500; `schema_seed` makes it answer like a schema-following backend (each
+request gets a random valid instance of the schema it sent: tests/schema_server.py) instead of
+the scripted stage replies. GET /stats returns counters (served, 429s, 5xx, busy seconds; also per
 response schema) and a timeline of every served call (schema, arrived, started, finished, in
 seconds of time.monotonic() since `clock_origin`), to see where the server sat idle.
 """
@@ -24,7 +26,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from openai_server import Reply
 from persona_foundry.llm.ratelimit import TokenBucket
+from schema_server import schema_responder
 from stage_replies import content_reply
 
 CHARS_PER_TOKEN = 4
@@ -45,6 +49,8 @@ class SimServer:
         self.started = self.stats["clock_origin"]
         self.random = random.Random(config.get("seed", 1))
         self.posts_per_day = config.get("posts_per_day")
+        seed = config.get("schema_seed")
+        self.schema = schema_responder(int(seed)) if seed is not None else None
 
     def _limit_headers(self) -> dict[str, str]:
         headers = {}
@@ -67,14 +73,14 @@ class SimServer:
             self.tokens.take(prompt_tokens)
         return 0.0
 
-    def _reply(self, body: dict[str, Any]) -> str:
-        content = content_reply(body).content or ""
+    def _reply(self, body: dict[str, Any]) -> Reply:
+        reply: Reply = self.schema(body) if self.schema else content_reply(body)
         name = body["response_format"]["json_schema"]["name"]
-        if name == "strategy" and self.posts_per_day:
-            strategy = json.loads(content)
+        if name == "strategy" and self.posts_per_day and reply.content:
+            strategy = json.loads(reply.content)
             strategy["posts_per_day"] = self.posts_per_day
-            content = json.dumps(strategy)
-        return content
+            reply.content = json.dumps(strategy)
+        return reply
 
     async def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         """One chat completion under the latency, capacity, limit and fault models."""
@@ -87,7 +93,11 @@ class SimServer:
         if self.random.random() < self.config.get("fault_rate", 0.0):
             self.stats["faults"] += 1
             return 500, {}, {"error": {"message": "injected fault"}}
-        content = self._reply(body)
+        reply = self._reply(body)
+        if reply.status != 200:  # a schema the schema server cannot honour: the client's bug
+            self.stats["refused"] = self.stats.get("refused", 0) + 1
+            return reply.status, {}, reply.error_body or {}
+        content = reply.content or ""
         completion_tokens = max(1, len(content) // CHARS_PER_TOKEN)
         if self.tokens:
             self.tokens.take(completion_tokens)
@@ -112,7 +122,7 @@ class SimServer:
             "id": "sim", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "sim"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": "stop"}],
+                         "finish_reason": reply.finish_reason}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,7 +52,8 @@ def test_one_persona_makes_a_complete_v2_card(start_server: StartServer, make_im
     card = load_card(card_path)
     assert card["spec"] == "chara_card_v2" and card["spec_version"] == "2.0"
     assert card["data"].keys() >= REQUIRED_V2_KEYS  # SillyTavern's validator's 14
-    assert card["data"]["name"] == "Ava from ava.png"
+    drawn = card["data"]["extensions"]["persona_foundry"]["draw"]
+    assert card["data"]["name"] == drawn["name"] and drawn["name_from"] == "drawn"
     book = card["data"]["character_book"]
     assert [entry["id"] for entry in book["entries"]] == [1, 2, 3, 4, 5, 6]
     assert isinstance(card["data"]["tags"], list) and card["data"]["tags"]
@@ -101,7 +103,8 @@ def test_waiting_personas_start_before_leaf_stages(start_server: StartServer, ma
     run(images, tmp_path / "out", server, settings={"max_concurrent": 1})
 
     order = [request.schema_name for request in server.chat_requests()]
-    # With one slot, every persona's stage 1 goes before any persona's leaf stages.
+    # With one slot, every persona's stage 1 goes before any persona's leaf stages (all four
+    # are admitted at once: a batch admits 4 × MAX_CONCURRENT personas, and at least 8).
     assert order[:4] == ["core"] * 4
 
 
@@ -334,3 +337,44 @@ def test_a_persona_card_exports_with_its_own_source_image(
     (exported,) = (tmp_path / "exports").glob("*.png")
     source_colour = Image.open(image).convert("RGB").getpixel((5, 5))
     assert Image.open(exported).convert("RGB").getpixel((5, 5)) == source_colour
+
+
+class InFlight:
+    """A progress display that counts the personas begun and not yet done."""
+
+    def __init__(self) -> None:
+        self.begun: set[str] = set()
+        self.done = 0
+        self.most = 0
+
+    def started(self, total: int, backend: str, window: Callable[[], int | None]) -> None:
+        """The run's start: nothing to count."""
+
+    def stage_event(self, kind: str, persona: str, result: Any) -> None:
+        self.begun.add(persona)
+        self.most = max(self.most, len(self.begun) - self.done)
+
+    def persona_done(self, outcome: Any) -> None:
+        self.done += 1
+
+
+def test_a_batch_streams_through_a_bounded_number_of_personas(start_server: StartServer,
+                                                              make_image,
+                                                              tmp_path: Path) -> None:
+    server = start_server(latency_s=0.01)
+    images = [make_image(f"s{n:02d}.png") for n in range(20)]
+    progress = InFlight()
+    options = PersonaRunOptions(images=images, out_dir=tmp_path / "out")
+    summary = asyncio.run(generate_personas(options, server_settings(server, max_concurrent=1),
+                                            progress=progress))
+    assert summary.succeeded == 20
+    # 4 × MAX_CONCURRENT, at least 8, are admitted at once; the old pipeline began all 20.
+    assert progress.most <= 8
+    # Linked in cohorts of 4 consecutive images: every peer offered is from the same cohort.
+    cards = {json.loads(p.read_text())["data"]["name"]: p.name
+             for p in (tmp_path / "out" / "personas").glob("*.json")}
+    for request in server.chat_requests("social"):
+        text = request.body["messages"][1]["content"]
+        own = cards[json.loads(text.split("## Persona core\n", 1)[1].split("\n", 1)[0])["name"]]
+        peers = re.findall(r"^- (.+?) \(@", text.split("People they may know", 1)[1], re.M)
+        assert peers and all(int(cards[p][1:3]) // 4 == int(own[1:3]) // 4 for p in peers)

@@ -22,7 +22,6 @@ from pydantic import BaseModel, ValidationError
 from persona_foundry.calendar import MonthPlan, Slot
 from persona_foundry.llm.schema_edit import with_keywords
 from persona_foundry.llm.structured import json_schema_for
-from persona_foundry.population import NameRegistry
 from persona_foundry.stages import STAGES
 from persona_foundry.stages.base import PersonaInput, Stage, StageContext
 from persona_foundry.textchecks import MAX_WEIGHTED_LENGTH
@@ -34,10 +33,10 @@ UNSTATABLE_RULES = (
     "write at least 3 different posts",  # distinct texts: uniqueItems compares whole items
     "every entry must be about something different",  # the same, for lorebook entries
     "each entry needs at least one trigger word",  # whitespace-only keys: text, not shape
-    "is already taken",  # a name unique across personas: a fact of the folder, not of a reply
 )
 SAMPLE_PERSONA = PersonaInput(image_name="ava.png", visual_facts="a portrait",
-                              apparent_age=31, lorebook_entries=6)
+                              apparent_age=31, lorebook_entries=6, name="Ana Ortiz",
+                              handle="anaortiz")
 
 
 def _resolve(node: Any, definitions: dict[str, Any]) -> Any:
@@ -93,9 +92,8 @@ def sent_schema(stage: Stage, persona: PersonaInput = SAMPLE_PERSONA) -> dict[st
 
 
 def validation_context(stage: Stage) -> dict[str, Any]:
-    """The context the pipeline validates a stage's reply with (a fresh name registry)."""
-    ctx = StageContext(SAMPLE_PERSONA)
-    return {**stage.validation_context(ctx), "registry": NameRegistry(), "persona": "ava"}
+    """The context the pipeline validates a stage's reply with."""
+    return stage.validation_context(StageContext(SAMPLE_PERSONA))
 
 
 def _batch(count: int) -> list[Slot]:
@@ -168,6 +166,17 @@ def test_every_age_the_schema_allows_passes_for_any_apparent_age(apparent: int) 
     for value in range(age["minimum"], age["maximum"] + 1):
         core.output_model.model_validate({**reply, "age": value},
                                          context={"apparent_age": apparent})
+
+
+@given(seed=st.integers(0, 2**32))
+@settings(max_examples=20, deadline=None, database=None)
+def test_the_core_schema_allows_only_the_drawn_identity(seed: int) -> None:
+    core = next(s for s in STAGES if s.name == "core")
+    reply = instance_for(sent_schema(core), random.Random(seed))
+    assert (reply["name"], reply["handle"]) == ("Ana Ortiz", "anaortiz")
+    other = {**reply, "name": "Maya Chen", "handle": "mayachen"}  # a backend ignoring schemas
+    parsed = core.output_model.model_validate(other, context=validation_context(core))
+    assert (parsed.name, parsed.handle) == ("Ana Ortiz", "anaortiz")  # type: ignore[attr-defined]
 
 
 def test_a_core_age_the_photo_rules_out_is_outside_the_schema() -> None:

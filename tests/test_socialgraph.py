@@ -20,10 +20,15 @@ from persona_foundry.socialgraph import PEERS_PER_PERSONA, Member, find_ties, pe
 from stage_replies import SOCIAL, content_reply, schema_name
 
 _PEER = re.compile(r"- ([^(\\]+) \(@(\w+)\)")
+_IMAGE = re.compile(r"file name: (\S+)")
 
 
 def befriend_first_peer(body: dict[str, Any]) -> Reply:
     """Stage 4 names the first peer it is offered as a friend (only that side names it)."""
+    if schema_name(body) == "core":  # the image's name, where stage 4 will see it
+        core = json.loads(content_reply(body).content or "{}")
+        image = _IMAGE.search(body["messages"][1]["content"]).group(1)  # type: ignore[union-attr]
+        return Reply(json.dumps({**core, "occupation": f"keeper of {image}"}))
     if schema_name(body) != "social":
         return content_reply(body)
     text = body["messages"][1]["content"]
@@ -31,7 +36,7 @@ def befriend_first_peer(body: dict[str, Any]) -> Reply:
     if "People they may know" in text:
         section = text.split("People they may know", 1)[1]
         name, handle = _PEER.search(section).groups()  # type: ignore[union-attr]
-        if '"name":"Ava from b.png"' in text:  # only b reaches out: a one-sided tie
+        if '"occupation":"keeper of b.png"' in text:  # only b reaches out: a one-sided tie
             social["relationships"].append({"name": name.strip(), "handle": handle,
                                             "relation": "mentor", "description": "met at a meetup",
                                             "since": "2020"})
@@ -67,8 +72,9 @@ def test_batch_personas_get_peers_and_symmetric_ties(start_server, make_image,
     other_card = json.loads((tmp_path / "out" / "personas" /
                              f"{named['target']}_persona.json").read_text())
     relationships = other_card["data"]["extensions"]["persona_foundry"]["social"]["relationships"]
-    assert any(r["relation"] == "mentee" and r["handle"].startswith("ava_")
-               for r in relationships)
+    b_handle = json.loads((tmp_path / "out" / "personas" / "b_persona.json").read_text())[
+        "data"]["extensions"]["persona_foundry"]["core"]["handle"]
+    assert any(r["relation"] == "mentee" and r["handle"] == b_handle for r in relationships)
 
     graphml = nx.read_graphml(tmp_path / "out" / "social_graph.graphml")
     assert set(graphml.nodes) == {"a", "b", "c"} and graphml.number_of_edges() == 2
@@ -115,6 +121,6 @@ def test_ties_match_by_handle_or_name_and_ignore_outsiders() -> None:
         {"name": "B", "handle": "@b", "relation": "rival", "since": "2021"},
         {"name": "Someone Else", "handle": "else", "relation": "friend", "since": ""},
     ]}, "b": {"relationships": [{"name": "A", "handle": "", "relation": "rival", "since": "x"}]}}
-    ties = find_ties(members, socials)
+    ties = find_ties(members, socials.items())
     assert {(t.source, t.target, t.relation, t.reciprocated) for t in ties} == {
         ("a", "b", "rival", False), ("b", "a", "rival", False)}

@@ -48,6 +48,12 @@ def make_cards(server: FakeOpenAIServer, make_image, out: Path, *names: str) -> 
     return [out / "personas" / f"{name}_persona.json" for name in names]
 
 
+def drawn_handle(card: Path) -> str:
+    """The handle the persona's draw gave it (names are drawn, not the model's)."""
+    return str(json.loads(card.read_text())["data"]["extensions"]["persona_foundry"]["core"][
+        "handle"])
+
+
 def run_tweets(server: FakeOpenAIServer, cards: list[Path], out: Path,
                **kwargs: Any) -> TweetRunSummary:
     settings = server_settings(server, **kwargs.pop("settings", {}))
@@ -106,7 +112,7 @@ def test_posts_fill_slots_in_batches(start_server: StartServer, make_image,
     assert sorted(len(requested_slots(r.body)) for r in calls) == [4, 8, 8]
     (result,) = summary.personas
     data = json.loads(result.tweet_file.read_text(encoding="utf-8"))
-    assert len(data["tweets"]) == 20 and data["handle"] == "ava_orbits"
+    assert len(data["tweets"]) == 20 and data["handle"] == drawn_handle(card)
     tweet = data["tweets"][0]
     assert {"slot_id", "scheduled_at", "pillar", "text", "image_prompt", "weighted_length",
             "generation"} <= tweet.keys()
@@ -404,7 +410,8 @@ def test_export_posts_csv_and_json(start_server: StartServer, make_image,
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 5
-    assert rows[0]["account"] == "@ava_orbits" and rows[0]["timezone"] == "America/Chicago"
+    assert rows[0]["account"] == f"@{drawn_handle(card)}"
+    assert rows[0]["timezone"] == "America/Chicago"
     assert rows[0]["date"].startswith("2026-12") and len(rows[0]["time"]) == 5
     approved = CliRunner().invoke(app, ["export-posts", tweet_file, "-f", "json",
                                         "--status", "approved"])
@@ -412,7 +419,8 @@ def test_export_posts_csv_and_json(start_server: StartServer, make_image,
     eliza = CliRunner().invoke(app, ["export", str(card), "-f", "eliza", "--out",
                                      str(tmp_path / "exp")])
     assert eliza.exit_code == 0, eliza.output
-    character = json.loads((tmp_path / "exp" / "ava_from_ava_png.eliza.json").read_text())
+    (eliza_file,) = (tmp_path / "exp").glob("*.eliza.json")  # named after the drawn name
+    character = json.loads(eliza_file.read_text())
     assert rows[0]["text"] in character["postExamples"]
 
 

@@ -90,7 +90,8 @@ def persona(
     ] = None,
     language: Annotated[str, typer.Option(help="Language of everything written.")] = "English",
     nsfw_level: Annotated[NsfwChoice, typer.Option(help="Content level.")] = NsfwChoice.off,
-    hint: Annotated[str | None, typer.Option(help="A hint about the character.")] = None,
+    hint: Annotated[str | None, typer.Option(
+        help="A hint about the character ('named Ana Ortiz …' sets the name).")] = None,
     max_concurrent: Annotated[
         int | None, typer.Option(help="Calls in flight at once (MAX_CONCURRENT).")
     ] = None,
@@ -108,7 +109,7 @@ def persona(
         bool, typer.Option(help="The inputs are cards (any format): add their missing stages.")
     ] = False,
     population: Annotated[
-        Path | None, typer.Option(help="YAML/JSON spec of the batch's attribute weights.")
+        Path | None, typer.Option(help="YAML/JSON spec of the batch's attribute and name weights.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the attribute draws.")] = 0,
     link_batch: Annotated[

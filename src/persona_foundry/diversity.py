@@ -1,13 +1,16 @@
 """`diversity`: does a folder of personas look like a crowd? Attributes vs targets, names, bios.
 
 Targets: no duplicate names or handles; fewer than 2 % of bio pairs at or above the
-near-duplicate threshold (character 5-gram Jaccard, the same measure as posts).
+near-duplicate threshold (character 5-gram Jaccard, the same measure as posts). Similar pairs
+are found through MinHash LSH (tuned below that threshold) and confirmed exactly, so a folder of
+10,000 is read once, in memory that grows with the cards, not with their pairs.
 """
 
 from __future__ import annotations
 
-import itertools
+import heapq
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,12 @@ from .files import CARD_FILE_SUFFIX
 from .population import ATTRIBUTES, PopulationSpec
 from .stages import core
 from .store import PersonaExtension, extension_of, read_card_json
-from .textchecks import NEAR_DUPLICATE_JACCARD, shingles
+from .textchecks import NEAR_DUPLICATE_JACCARD, jaccard, minhash, new_lsh_index
 
 MAX_NEAR_DUPLICATE_SHARE = 0.02
+# LSH is tuned below the threshold it reports on: at its own threshold it finds only about half
+# of the pairs there (measured: 75 of 99 pairs at 0.40–0.90), at 0.3 all of them.
+CANDIDATE_JACCARD = 0.3
 TOP_PAIRS = 5
 
 
@@ -74,45 +80,88 @@ def read_facts(path: Path) -> PersonaFacts | None:
                         ours.draw or {})
 
 
-def _duplicates(values: list[str]) -> list[str]:
-    counts = Counter(value.casefold() for value in values if value)
-    return sorted(value for value, count in counts.items() if count > 1)
-
-
-def _distributions(facts: list[PersonaFacts],
-                   spec: PopulationSpec) -> dict[str, dict[str, tuple[float, float]]]:
-    drawn = [fact.draw for fact in facts if fact.draw]
-    result = {}
-    for attribute in ATTRIBUTES:
-        weights = spec.weights(attribute)
-        total = sum(weights.values())
-        counts = Counter(draw.get(attribute) for draw in drawn)
-        result[attribute] = {value: (counts.get(value, 0) / len(drawn) if drawn else 0.0,
-                                     weight / total) for value, weight in weights.items()}
-    return result
-
-
-def diversity_report(facts: list[PersonaFacts],
+def diversity_report(facts: Iterable[PersonaFacts],
                      spec: PopulationSpec | None = None) -> DiversityReport:
-    """Names, attribute shares vs targets, and pairwise bio similarity."""
-    report = DiversityReport(
-        personas=len(facts), distinct_names=len({f.name.casefold() for f in facts}),
-        duplicate_names=_duplicates([f.name for f in facts]),
-        duplicate_handles=_duplicates([f.handle for f in facts]),
-        distributions=_distributions(facts, spec or PopulationSpec()),
-    )
-    bio_shingles = [(fact.card, shingles(fact.bio)) for fact in facts if fact.bio]
-    scored = []
-    for (left, a), (right, b) in itertools.combinations(bio_shingles, 2):
-        similarity = len(a & b) / len(a | b) if a | b else 1.0
-        scored.append((similarity, left, right))
-        report.near_duplicate_pairs += similarity >= NEAR_DUPLICATE_JACCARD
-    report.bio_pairs = len(scored)
-    report.most_similar = sorted(scored, reverse=True)[:TOP_PAIRS]
-    return report
+    """Names, attribute shares vs targets, and bio similarity, in one pass over the cards.
+
+    Memory grows by about 12 KB a card (measured: 161 MB at 1,010 cards, 281 MB at 11,010: the
+    LSH index, the bios, the name and handle keys), never with the number of pairs: LSH proposes the
+    similar pairs and the exact shingle Jaccard confirms them, instead of comparing all n²/2
+    pairs (50 million at 10,000).
+    """
+    tally = _Tally(spec or PopulationSpec())
+    for fact in facts:
+        tally.add(fact)
+    return tally.report()
 
 
-def folder_facts(folder: Path) -> list[PersonaFacts]:
-    """Every card of ours in a folder (`*_persona.json`)."""
-    found = (read_facts(path) for path in sorted(folder.glob(f"*{CARD_FILE_SUFFIX}")))
-    return [fact for fact in found if fact is not None]
+class _Tally:
+    """The running counts behind a report."""
+
+    def __init__(self, spec: PopulationSpec) -> None:
+        self.spec = spec
+        self.personas = 0
+        self.names: Counter[str] = Counter()
+        self.handles: Counter[str] = Counter()
+        self.drawn: dict[str, Counter[str]] = {attribute: Counter() for attribute in ATTRIBUTES}
+        self.draws = 0
+        self.bios: dict[str, tuple[str, str]] = {}  # (card, bio), to confirm LSH candidates
+        self.lsh = new_lsh_index(CANDIDATE_JACCARD)
+        self.near_duplicates = 0
+        self.most_similar: list[tuple[float, str, str]] = []  # a min-heap of the TOP_PAIRS
+
+    def add(self, fact: PersonaFacts) -> None:
+        self.personas += 1
+        self.names[fact.name.casefold()] += bool(fact.name)
+        self.handles[fact.handle.casefold()] += bool(fact.handle)
+        if fact.draw:
+            self.draws += 1
+            for attribute, counts in self.drawn.items():
+                counts[str(fact.draw.get(attribute))] += 1
+        if fact.bio:
+            self._add_bio(fact.card, fact.bio)
+
+    def _add_bio(self, card: str, bio: str) -> None:
+        signature = minhash(bio)
+        for key in self.lsh.query(signature):  # LSH proposes, exact Jaccard decides
+            other, other_bio = self.bios[key]
+            similarity = jaccard(bio, other_bio)
+            self.near_duplicates += similarity >= NEAR_DUPLICATE_JACCARD
+            pair = (similarity, other, card)
+            if len(self.most_similar) < TOP_PAIRS:
+                heapq.heappush(self.most_similar, pair)
+            else:
+                heapq.heappushpop(self.most_similar, pair)
+        key = str(len(self.bios))
+        self.bios[key] = (card, bio)
+        self.lsh.insert(key, signature)
+
+    def report(self) -> DiversityReport:
+        bios = len(self.bios)
+        return DiversityReport(
+            personas=self.personas, distinct_names=len(+self.names),
+            duplicate_names=sorted(n for n, count in self.names.items() if count > 1),
+            duplicate_handles=sorted(h for h, count in self.handles.items() if count > 1),
+            distributions=self._distributions(), bio_pairs=bios * (bios - 1) // 2,
+            near_duplicate_pairs=self.near_duplicates,
+            most_similar=sorted(self.most_similar, reverse=True),
+        )
+
+    def _distributions(self) -> dict[str, dict[str, tuple[float, float]]]:
+        result = {}
+        for attribute in ATTRIBUTES:
+            weights = self.spec.weights(attribute)
+            total = sum(weights.values())
+            counts = self.drawn[attribute]
+            result[attribute] = {
+                value: (counts.get(value, 0) / self.draws if self.draws else 0.0, weight / total)
+                for value, weight in weights.items()}
+        return result
+
+
+def folder_facts(folder: Path) -> Iterator[PersonaFacts]:
+    """Every card of ours in a folder (`*_persona.json`), read one at a time."""
+    for path in sorted(folder.glob(f"*{CARD_FILE_SUFFIX}")):
+        fact = read_facts(path)
+        if fact is not None:
+            yield fact

@@ -3,6 +3,7 @@
     PersonaFoundryError
     ├── ConfigurationError        settings or flags that cannot work together
     ├── InputError                a bad input file (missing, not an image, truncated, too big, …)
+    ├── IdentityError             a name the creator fixed (hint, spec, card) is already taken
     ├── OutputError               the output folder cannot be written
     ├── ModelSetupError           the embedded model cannot be found, assembled or loaded
     ├── SafetyError               a request the content rules refuse (minors and NSFW)
@@ -37,6 +38,15 @@ class InputError(PersonaFoundryError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class IdentityError(PersonaFoundryError):
+    """A persona's name cannot be had; names the name, who fixed it and why."""
+
+    def __init__(self, name: str, source: str, reason: str) -> None:
+        self.name = name
+        self.source = source
+        super().__init__(f"name {name!r} (from the {source}) {reason}")
 
 
 class OutputError(PersonaFoundryError):

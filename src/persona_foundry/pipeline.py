@@ -19,6 +19,7 @@ from .cards import merge_card, previous_outputs
 from .cards.merge import CardMeta, overlay_existing
 from .cards.portrait import STORED_IMAGE_SUFFIXES
 from .cards.v2 import CharacterCardV2
+from .diversity import read_facts
 from .errors import InputError, OutputError, PersonaFoundryError, RunStoppedError
 from .files import (
     atomic_write_bytes,
@@ -34,32 +35,44 @@ from .llm.structured import StructuredResult
 from .nsfw import NsfwLevel
 from .population import (
     NameRegistry,
+    NameSource,
     PersonaDraw,
     PopulationSpec,
+    claim_fixed_identity,
     draw_for_image,
+    draw_identity,
+    name_in_hint,
     reconcile_with_image,
 )
 from .scheduler import PersonaJob, Scheduler
 from .settings import Settings
 from .socialgraph import BatchLinker, Member
 from .source_image import (
+    ImageRead,
+    ReadAhead,
     SourceImage,
     VisualFacts,
-    check_nsfw_allowed,
-    extract_visual_facts,
-    image_data_url,
     load_source_image,
+    read_image,
 )
 from .stages import STAGES
 from .stages.base import PersonaInput, Stage, StageContext, StageResult
 from .stages.core import CorePersona
-from .store import OutputLayout, card_extension, read_card_json
+from .store import OutputLayout, read_card_json
 
 OutcomeStatus = Literal["ok", "partial", "failed", "skipped"]
-# The card key of the stage whose output says who a persona is (its name and handle).
-IDENTITY_KEY = next(stage.output_key for stage in STAGES if stage.describes_member)
+# The stage whose output says who a persona is (its name and handle).
+IDENTITY_STAGE = next(stage.name for stage in STAGES if stage.describes_member)
 SEED_HINT_CHARS = 600
 MIN_LINKED_BATCH = 2
+# Personas admitted at once, per call slot of MAX_CONCURRENT: enough ready calls to keep every
+# slot busy (each persona has up to five calls ready after stage 1), few enough that a batch's
+# memory is what is in flight, not the whole batch. A linked cohort is half of it, so the next
+# cohort is admitted while one waits for its last stage 1. The floor keeps a small window's
+# image reading overlapped with its calls.
+PERSONAS_PER_CALL_SLOT = 4
+MIN_PERSONAS_IN_FLIGHT = 8
+
 
 
 @dataclass(frozen=True)
@@ -152,9 +165,13 @@ class RunProgress(Protocol):
 
 @dataclass
 class _Prepared:
-    source: SourceImage
+    """An image checked and hashed (not decoded: it is decoded when its persona is admitted)."""
+
+    path: Path
+    sha256: str
     card_path: Path
     previous: dict[str, BaseModel]
+
 
 
 class _Run:
@@ -168,10 +185,11 @@ class _Run:
         self.backend = session.backend
         self.progress = progress
         self.registry = NameRegistry()
-        self.avoid = ""
         self.draws: dict[Path, PersonaDraw] = {}
         self.keys_to_images: dict[str, Path] = {}
         self.linker: BatchLinker | None = None
+        self.in_flight = max(MIN_PERSONAS_IN_FLIGHT,
+                             PERSONAS_PER_CALL_SLOT * self.settings.max_concurrent)
 
     def member(self, key: str, core: BaseModel) -> Member | None:
         """The batch member a finished stage 1 describes."""
@@ -207,53 +225,74 @@ class _Run:
                                                                        image_data_url=None))
         return await self.session.call(
             stage.output_model, stage.build_messages(ctx), stage=stage.name, persona=persona_key,
-            context={**stage.validation_context(ctx), "registry": self.registry,
-                     "persona": persona_key},
+            context=stage.validation_context(ctx),
             priority=priority,
             adjust_schema=(lambda schema: adjust(schema, ctx)) if adjust else None,
             model=model,
         )
 
-    def persona_input(self, prepared: _Prepared, facts: VisualFacts) -> PersonaInput:
-        options = self.options
+    def persona_input(self, prepared: _Prepared, read: ImageRead) -> PersonaInput:
+        options, facts = self.options, read.facts
         draw = reconcile_with_image(
-            draw_for_image(options.population, options.seed, prepared.source.sha256),
+            draw_for_image(options.population, options.seed, prepared.sha256),
             facts.youngest_apparent_age, facts.apparent_gender,
         )
-        self.draws[prepared.source.path] = draw
+        draw = self.claim_identity(prepared, draw)
+        self.draws[prepared.path] = draw
         return PersonaInput(
-            image_name=prepared.source.path.name,
+            image_name=prepared.path.name,
             visual_facts=facts.describe(),
-            image_data_url=image_data_url(prepared.source) if self.backend.sees_images else None,
-            hint=_hint(options, prepared.source.path),
+            image_data_url=read.data_url,
+            hint=_hint(options, prepared.path),
             language=options.language,
             nsfw_level=options.nsfw_level,
             lorebook_entries=self.settings.lorebook_entries,
             apparent_age=facts.youngest_apparent_age,
             apparent_gender=facts.apparent_gender,
             draw=draw.describe(),
-            avoid=self.avoid,
+            name=draw.name,
+            handle=draw.handle,
         )
 
-    def claim_folder_names(self, exclude: set[Path]) -> None:
-        """Names and handles of the folder's other cards are taken; they form the avoid-list.
+    def claim_identity(self, prepared: _Prepared, draw: PersonaDraw) -> PersonaDraw:
+        """The persona's name and handle, claimed before stage 1: kept from an earlier run or
+        an existing card, else the creator's (hint, then spec), else drawn for its region."""
+        options, owner = self.options, persona_key(prepared.card_path)
+        fixed = self.fixed_identity(prepared)
+        if fixed is not None:
+            name, source, handle = fixed
+            name, handle = claim_fixed_identity(self.registry, name, owner, source,
+                                                f"{options.seed}:{prepared.sha256}", handle)
+            return draw.model_copy(update={"name": name, "handle": handle, "name_from": source})
+        name, handle = draw_identity(
+            draw, options.population, seed=options.seed, image_sha256=prepared.sha256,
+            language=options.language, registry=self.registry, owner=owner)
+        drawn_from = "population" if options.population.name_weights("name") else "drawn"
+        return draw.model_copy(update={"name": name, "handle": handle, "name_from": drawn_from})
 
-        Cards this batch (re)writes are excluded, so a rerun asks stage 1 the same question.
+    def fixed_identity(self, prepared: _Prepared) -> tuple[str, NameSource, str | None] | None:
+        """(name, who fixed it, handle) when the persona's name is not to be drawn."""
+        core = prepared.previous.get(IDENTITY_STAGE)
+        if isinstance(core, CorePersona):  # resumed: the name stage 1 already wrote
+            return core.name, "card", core.handle
+        seed = self.options.seeds.get(prepared.path)
+        if seed is not None:  # completing an existing card: its character keeps its name
+            return seed.card.data.name, "card", None
+        hinted = name_in_hint(self.options.hint)
+        if hinted:  # the creator named the persona
+            return hinted, "hint", None
+        fixed = self.options.population.fixes_name()
+        return (fixed, "population", None) if fixed else None
+
+    def claim_folder_names(self, exclude: set[Path]) -> None:
+        """Names and handles of the folder's other cards are taken (indexed, never prompted).
+
+        Cards this batch (re)writes are excluded, so a rerun draws the same names.
         """
         for path in OutputLayout(self.options.out_dir).card_paths():
-            if path.resolve() in exclude:
-                continue
-            try:
-                ours = card_extension(read_card_json(path))
-                core = (ours.stage_output(IDENTITY_KEY) if ours else None) or {}
-                self.registry.claim(core["name"], core["handle"], f"folder:{path.name}")
-                self.registry.occupations.append(core["occupation"])
-            except (InputError, ValueError, KeyError, TypeError):
-                continue  # not one of ours, or incomplete: nothing to avoid
-        names, handles = self.registry.taken()
-        if names:
-            self.avoid = (f"names: {', '.join(names)}\nhandles: @{', @'.join(handles)}\n"
-                          f"occupations: {', '.join(sorted(set(self.registry.occupations)))}")
+            facts = None if path.resolve() in exclude else read_facts(path)
+            if facts is not None and facts.name:  # not one of ours, or incomplete: not taken
+                self.registry.claim(facts.name, facts.handle, f"folder:{path.name}")
 
 
 def _hint(options: PersonaRunOptions, image: Path) -> str | None:
@@ -268,7 +307,7 @@ def _card_path(options: PersonaRunOptions, source: SourceImage) -> Path:
     return OutputLayout(options.out_dir).card_path(safe_slug(source.stem, fallback="image"))
 
 
-def _claim_card_path(path: Path, source: SourceImage, overwrite: bool,
+def _claim_card_path(path: Path, sha256: str, overwrite: bool,
                      taken: set[Path]) -> tuple[Path, dict[str, BaseModel]]:
     """Reuse our own card of the same image (resume), overwrite on request, else a fresh name."""
     if path in taken:
@@ -279,7 +318,7 @@ def _claim_card_path(path: Path, source: SourceImage, overwrite: bool,
         card: dict[str, Any] | None = read_card_json(path)
     except InputError:
         card = None  # not a card of ours: never reused
-    previous = previous_outputs(card, source.sha256) if card is not None else None
+    previous = previous_outputs(card, sha256) if card is not None else None
     if previous is not None:
         return path, previous
     if overwrite:
@@ -288,7 +327,11 @@ def _claim_card_path(path: Path, source: SourceImage, overwrite: bool,
 
 
 def _prepare(options: PersonaRunOptions) -> tuple[list[_Prepared], list[PersonaOutcome]]:
-    """Load and check every image; bad ones and duplicates become outcomes, not exceptions."""
+    """Check every image before paying for anything; bad ones and duplicates become outcomes.
+
+    Each image is decoded to be checked and then dropped: a batch keeps hashes, not pixels, and
+    decodes an image again only when its persona is admitted.
+    """
     prepared: list[_Prepared] = []
     rejected: list[PersonaOutcome] = []
     seen: dict[str, Path] = {}
@@ -311,42 +354,41 @@ def _prepare(options: PersonaRunOptions) -> tuple[list[_Prepared], list[PersonaO
             previous = previous_outputs(seed.card.model_dump(mode="json"), None) or {}
         else:
             card_path, previous = _claim_card_path(
-                _card_path(options, source), source, options.overwrite, taken
+                _card_path(options, source), source.sha256, options.overwrite, taken
             )
         taken.add(card_path)
-        prepared.append(_Prepared(source, card_path, previous))
+        prepared.append(_Prepared(path, source.sha256, card_path, previous))
     return prepared, rejected
 
 
 def _outcome(prepared: _Prepared, facts: VisualFacts, results: dict[str, StageResult],
              seconds: float, run: _Run) -> PersonaOutcome:
-    source = prepared.source
     outcome = PersonaOutcome(
-        source.path, "ok", seconds=seconds,
+        prepared.path, "ok", seconds=seconds,
         calls=sum(r.calls for r in results.values()),
         prompt_tokens=sum(r.prompt_tokens for r in results.values()),
         completion_tokens=sum(r.completion_tokens for r in results.values()),
         failed_stages={n: r.error or r.status for n, r in results.items() if r.status != "ok"},
     )
+    draw = run.draws.pop(prepared.path, None)  # the run keeps only what is in flight
     missing = [s.name for s in STAGES if s.required and results[s.name].status != "ok"]
     if missing:
         outcome.status = "failed"
         outcome.error = f"stage {missing[0]} failed, no card: {results[missing[0]].error}"
         return outcome
-    draw = run.draws.get(source.path)
     meta = CardMeta(
-        source_image=source.path.name, source_path=str(source.path.resolve()),
-        source_sha256=source.sha256,
+        source_image=prepared.path.name, source_path=str(prepared.path.resolve()),
+        source_sha256=prepared.sha256,
         visual_facts=facts.model_dump(mode="json"), language=run.options.language,
         nsfw_level=run.options.nsfw_level, generated_at=datetime.now(UTC).isoformat(),
         tool_version=__version__, draw=draw.model_dump() if draw else None,
     )
     card = merge_card(results, meta)
-    seed = run.options.seeds.get(source.path)
+    seed = run.options.seeds.get(prepared.path)
     if seed is not None:
         card = overlay_existing(card, seed.card)
     atomic_write_json(prepared.card_path, card.model_dump(mode="json"))
-    _keep_source_image(source, prepared.card_path)
+    _keep_source_image(prepared, prepared.card_path)
     outcome.card_path = prepared.card_path
     outcome.name = card.data.name
     if outcome.failed_stages:
@@ -355,7 +397,7 @@ def _outcome(prepared: _Prepared, facts: VisualFacts, results: dict[str, StageRe
     return outcome
 
 
-def _keep_source_image(source: SourceImage, card_path: Path) -> None:
+def _keep_source_image(source: _Prepared, card_path: Path) -> None:
     """A copy of the source image beside its card (`{card stem}{suffix}`), the picture `export`
     uses: it only opens files inside the output folder whose sha256 the card records."""
     suffix = source.path.suffix.lower()
@@ -369,49 +411,66 @@ def _keep_source_image(source: SourceImage, card_path: Path) -> None:
         atomic_write_bytes(card_path.with_suffix(suffix), data)
 
 
-async def _one_persona(run: _Run, scheduler: Scheduler, item: _Prepared, key: str,
-                       started: float) -> PersonaOutcome:
-    """One persona: its image's facts, its DAG, its card."""
-    try:
-        # Per persona, off the event loop: the first persona's calls start at once.
-        facts = await asyncio.to_thread(extract_visual_facts, item.source)
-        check_nsfw_allowed(facts, run.options.nsfw_level, item.source.path)
-    except PersonaFoundryError as exc:
-        return PersonaOutcome(item.source.path, "failed", error=str(exc))
-    run.keys_to_images[key] = item.source.path
-    job = PersonaJob(key, run.persona_input(item, facts), item.previous)
-    if run.linker is not None:
-        for stage in STAGES:
-            if stage.describes_member and stage.name in item.previous:
-                run.linker.core_finished(key, run.member(key, item.previous[stage.name]))
-    results = await scheduler.run_persona(job)
-    return _outcome(item, facts, results, time.perf_counter() - started, run)
-
-
 async def _run_personas(
     run: _Run, prepared: list[_Prepared], outcomes: list[PersonaOutcome]
 ) -> None:
-    """Run every persona's DAG, appending each outcome the moment its card is written."""
+    """Run every persona's DAG, appending each outcome the moment its card is written.
+
+    Personas are admitted one after another, in input order (so identities are claimed in a
+    reproducible order), and at most `run.in_flight` at a time: the batch streams through.
+    """
     progress = run.progress
     scheduler = Scheduler(STAGES, run.run_stage, progress.stage_event if progress else None)
+    slots = asyncio.Semaphore(run.in_flight)
+    nsfw_level, sees = run.options.nsfw_level, run.backend.sees_images
+    reader = ReadAhead(prepared, lambda item: read_image(item.path, nsfw_level, sees))
 
-    async def one(item: _Prepared) -> None:
-        started = time.perf_counter()
-        key = persona_key(item.card_path)
-        try:
-            outcome = await _one_persona(run, scheduler, item, key, started)
-        finally:
-            # Every persona counts in the linker exactly once: a persona that never described
-            # its member (bad image, failed stage, a bug) counts as none, or peers wait forever.
-            if run.linker is not None:
-                run.linker.core_finished(key, None)
+    def finish(outcome: PersonaOutcome, key: str) -> None:
+        run.keys_to_images.pop(key, None)
         outcomes.append(outcome)
         if progress:
             progress.persona_done(outcome)
 
-    async with asyncio.TaskGroup() as group:
-        for item in prepared:
-            group.create_task(one(item))
+    async def build(item: _Prepared, job: PersonaJob, facts: VisualFacts,
+                    started: float) -> None:
+        try:
+            if run.linker is not None:
+                for stage in STAGES:
+                    if stage.describes_member and stage.name in item.previous:
+                        run.linker.core_finished(job.key,
+                                                 run.member(job.key, item.previous[stage.name]))
+            results = await scheduler.run_persona(job)
+            # Off the event loop: a card and its image are two fsyncs (~3 ms each here).
+            finish(await asyncio.to_thread(_outcome, item, facts, results,
+                                           time.perf_counter() - started, run), job.key)
+        finally:
+            slots.release()
+            # Every persona counts in the linker exactly once: a persona that never described
+            # its member (a failed stage, a bug) counts as none, or its cohort waits forever.
+            if run.linker is not None:
+                run.linker.core_finished(job.key, None)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            while (next_item := reader.next()) is not None:
+                item, reading = next_item
+                await slots.acquire()
+                started, key = time.perf_counter(), persona_key(item.card_path)
+                if run.linker is not None:
+                    run.linker.join(key)
+                try:
+                    read = await reading
+                    run.keys_to_images[key] = item.path
+                    job = PersonaJob(key, run.persona_input(item, read), item.previous)
+                except PersonaFoundryError as exc:
+                    slots.release()
+                    if run.linker is not None:
+                        run.linker.core_finished(key, None)
+                    finish(PersonaOutcome(item.path, "failed", error=str(exc)), key)
+                    continue
+                group.create_task(build(item, job, read.facts, started))
+    finally:
+        reader.cancel()
 
 
 async def generate_personas(
@@ -431,7 +490,7 @@ async def generate_personas(
     run = _Run(options, session, progress)
     run.claim_folder_names({p.card_path.resolve() for p in prepared})
     if options.link_batch and len(prepared) >= MIN_LINKED_BATCH:
-        run.linker = BatchLinker(expected=len(prepared))
+        run.linker = BatchLinker(expected=len(prepared), cohort=run.in_flight // 2)
     if progress:
         progress.started(len(prepared), session.backend.name, session.window_limit)
     fatal: str | None = None
@@ -450,8 +509,8 @@ async def generate_personas(
         await session.aclose()
     if fatal is not None:
         done = {o.image for o in outcomes}
-        outcomes += [PersonaOutcome(p.source.path, "failed", error=fatal)
-                     for p in prepared if p.source.path not in done]
+        outcomes += [PersonaOutcome(p.path, "failed", error=fatal)
+                     for p in prepared if p.path not in done]
     return RunSummary(outcomes, time.perf_counter() - started, session.backend.name, fatal,
                       session.pool.budget.spent_usd)
 

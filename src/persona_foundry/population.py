@@ -5,19 +5,28 @@ OASIS and PersonaHub all sample attributes first. Each persona of a batch gets a
 explicit distributions (defaults below; `--population spec.yaml` overrides weights or fixes
 values), seeded so a batch is reproducible. The image still wins: an apparent age or gender from
 the photo replaces a draw that contradicts it.
+
+The name and handle are drawn last (after the photo has had its say on gender) from the region's
+names (names.py), and claimed in a `NameRegistry` before stage 1 is called: unique against the
+output folder and the batch by construction, and no prompt lists what is taken. A spec's `name`,
+`first_name` and `last_name` fix or weight them; a hint that names the persona wins.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
+import re
+import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from .errors import ConfigurationError
+from . import names
+from .errors import ConfigurationError, IdentityError
 
 AGE_BANDS: dict[str, tuple[int, int]] = {
     "18-24": (18, 24), "25-34": (25, 34), "35-44": (35, 44), "45-54": (45, 54),
@@ -73,6 +82,17 @@ DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
         "home and garden", "film and tv")},
 }
 ATTRIBUTES = tuple(DEFAULT_WEIGHTS)
+NAME_FIELDS = ("name", "first_name", "last_name")  # no defaults: the region's names are
+MAX_NAME_ATTEMPTS = 4096
+HANDLE_ATTEMPTS = 8
+# A spec's weighted names are tried this many times per name before the region's list takes over.
+SPEC_NAME_ATTEMPTS_PER_NAME = 4
+# "named Ana Ortiz", "called Ana", "name is Ana Ortiz", "name: 林 千代"; the name runs to the first
+# punctuation or lower-case word ("named Ana Ortiz who climbs" → "Ana Ortiz").
+_HINT_NAME = re.compile(r"(?:\bnamed\b|\bcalled\b|\bname\s+is\b|\bname\s*:)\s*([^,;.!?()\n]+)",
+                        re.IGNORECASE)
+NameSource = Literal["drawn", "population", "hint", "card"]
+KEPT_WHEN_TAKEN: frozenset[NameSource] = frozenset({"card"})
 APPARENT_GENDERS = {"female": "woman", "male": "man"}
 
 
@@ -98,9 +118,10 @@ class PopulationSpec(BaseModel):
 
     @model_validator(mode="after")
     def _known(self) -> PopulationSpec:
-        unknown = set(self.attributes) - set(ATTRIBUTES)
+        known = (*ATTRIBUTES, *NAME_FIELDS)
+        unknown = set(self.attributes) - set(known)
         if unknown:
-            raise ValueError(f"unknown attributes {sorted(unknown)}; known: {list(ATTRIBUTES)}")
+            raise ValueError(f"unknown attributes {sorted(unknown)}; known: {list(known)}")
         for name, spec in self.attributes.items():
             values = set(spec.weights or {}) | ({spec.fixed} if spec.fixed else set())
             if name in ("age_band", "region") and values - set(DEFAULT_WEIGHTS[name]):
@@ -114,6 +135,15 @@ class PopulationSpec(BaseModel):
         if spec is None:
             return DEFAULT_WEIGHTS[attribute]
         return {spec.fixed: 1.0} if spec.fixed else dict(spec.weights or {})
+
+    def name_weights(self, field: str) -> dict[str, float] | None:
+        """The spec's distribution of a name field, or None when the region's names apply."""
+        return self.weights(field) if field in self.attributes else None
+
+    def fixes_name(self) -> str | None:
+        """The full name every persona must have, when the spec fixes one."""
+        spec = self.attributes.get("name")
+        return spec.fixed if spec is not None else None
 
 
 class PersonaDraw(BaseModel):
@@ -131,6 +161,9 @@ class PersonaDraw(BaseModel):
     posting_style: str
     niche: str
     overridden_by_image: list[str] = Field(default_factory=list)
+    name: str = ""
+    handle: str = ""
+    name_from: NameSource | Literal[""] = ""
 
     @property
     def country(self) -> str:
@@ -185,28 +218,130 @@ def draw_for_image(spec: PopulationSpec, seed: int, image_sha256: str) -> Person
     return _draw(spec, random.Random(f"{seed}:{image_sha256}"))
 
 
+def _folded(value: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
 class NameRegistry:
-    """Names and handles taken in the output folder and this batch; a clash means regenerate."""
+    """Names and handles taken in the output folder and this run, indexed by folded form.
+
+    Claimed before stage 1 is called, so a clash costs a second draw, never a re-ask or a
+    persona; the index is looked up, never pasted into a prompt.
+    """
 
     def __init__(self) -> None:
         self._owners: dict[str, str] = {}
-        self.occupations: list[str] = []
 
-    def claim(self, name: str, handle: str, owner: str) -> None:
-        """Take a name and handle for `owner`, or raise ValueError if someone else has either."""
-        keys = (f"name:{name.casefold()}", f"handle:{handle.casefold()}")
-        for key, value in zip(keys, (name, "@" + handle), strict=True):
-            holder = self._owners.get(key)
-            if holder is not None and holder != owner:
-                raise ValueError(f"{value} is already taken by another persona; choose another")
+    def __len__(self) -> int:
+        return len(self._owners)
+
+    def _free(self, key: str, owner: str) -> bool:
+        return self._owners.get(key, owner) == owner
+
+    def name_free(self, name: str, owner: str) -> bool:
+        """Whether `name` is free for `owner` (or already theirs)."""
+        return self._free("name:" + _folded(name), owner)
+
+    def claim(self, name: str, handle: str, owner: str) -> bool:
+        """Take the name and the handle for `owner` if both are free; False if either is not."""
+        keys = [f"{kind}:{_folded(value)}" for kind, value in (("name", name),
+                                                              ("handle", handle.lstrip("@")))
+                if value.strip()]
+        if not all(self._free(key, owner) for key in keys):
+            return False
         for key in keys:
             self._owners[key] = owner
+        return True
 
-    def taken(self) -> tuple[list[str], list[str]]:
-        """(names, handles) taken so far, sorted."""
-        names = sorted(k.split(":", 1)[1] for k in self._owners if k.startswith("name:"))
-        handles = sorted(k.split(":", 1)[1] for k in self._owners if k.startswith("handle:"))
-        return names, handles
+
+def name_in_hint(hint: str | None) -> str | None:
+    """The persona's name when the creator's hint gives one ("named Ana Ortiz, a climber")."""
+    match = _HINT_NAME.search(hint or "")
+    if match is None:
+        return None
+    words: list[str] = []
+    for word in match.group(1).split():
+        if word[0].islower():  # caseless scripts (kanji, Arabic) are never lower case
+            break
+        words.append(word)
+    return " ".join(words)[:names.MAX_NAME_CHARS] or None
+
+
+def _spec_parts(spec: PopulationSpec, attempt: int, rng: random.Random) -> names.NameParts | None:
+    weights = spec.name_weights("name")
+    if weights is None or attempt >= SPEC_NAME_ATTEMPTS_PER_NAME * len(weights):
+        return None  # every weighted name taken: the region's names take over
+    text = rng.choices(list(weights), weights=list(weights.values()))[0]
+    given, family = names.ascii_parts(text)
+    return names.NameParts(text, "", given, family, order="{given}")
+
+
+def _part(spec: PopulationSpec, field: str, rng: random.Random) -> str | None:
+    weights = spec.name_weights(field)
+    return rng.choices(list(weights), weights=list(weights.values()))[0] if weights else None
+
+
+def _region_parts(draw: PersonaDraw, spec: PopulationSpec, language: str, attempt: int,
+                  rng: random.Random) -> names.NameParts:
+    sources = names.sources_for(draw.region, language)
+    parts = names.draw_parts(sources, draw.gender, rng)
+    given, family = _part(spec, "first_name", rng), _part(spec, "last_name", rng)
+    if given is not None:
+        parts = dataclasses.replace(parts, given=given, given_ascii=names.ascii_parts(given)[0])
+    if family is not None:
+        parts = dataclasses.replace(parts, family=family,
+                                    family_ascii=names.ascii_parts(family)[0])
+    if attempt >= names.PLAIN_ATTEMPTS:
+        parts = names.with_second_given(parts, names.draw_parts(sources, draw.gender, rng))
+    return parts
+
+
+def _claim_handle(registry: NameRegistry, name: str, parts: names.NameParts, owner: str,
+                  rng: random.Random) -> str | None:
+    for attempt in range(HANDLE_ATTEMPTS):
+        handle = names.handle_for(parts.given_ascii, parts.family_ascii, attempt, rng)
+        if handle and registry.claim(name, handle, owner):
+            return handle
+    return None
+
+
+def claim_fixed_identity(registry: NameRegistry, name: str, owner: str, source: NameSource,
+                         seed: str, handle: str | None = None) -> tuple[str, str]:
+    """Claim a name given from outside the draw (hint, spec, an existing card).
+
+    Raises IdentityError when a creator's name (hint, spec) is taken. An existing card keeps
+    its name and handle even then: it already is that persona (a folder written before names
+    were claimed may hold duplicates), and the rest of its identity was built on them.
+    """
+    if handle and registry.claim(name, handle, owner):
+        return name, handle
+    given, family = names.ascii_parts(name)
+    parts = names.NameParts(name, "", given, family)
+    rng = random.Random(f"{seed}:handle")
+    claimed = registry.name_free(name, owner) and _claim_handle(registry, name, parts, owner, rng)
+    if claimed:
+        return name, claimed
+    if source in KEPT_WHEN_TAKEN:
+        return name, handle or names.handle_for(given, family, 0, rng)
+    raise IdentityError(name, source, "is already taken by another persona in this folder or "
+                        "batch")
+
+
+def draw_identity(draw: PersonaDraw, spec: PopulationSpec, *, seed: int, image_sha256: str,
+                  language: str, registry: NameRegistry, owner: str) -> tuple[str, str]:
+    """Draw and claim a free (name, handle): attempt k is fixed by (seed, image, k), so a clash
+    moves to the next candidate and a rerun of the same batch draws the same names."""
+    for attempt in range(MAX_NAME_ATTEMPTS):
+        rng = random.Random(f"{seed}:{image_sha256}:name:{attempt}")
+        parts = _spec_parts(spec, attempt, rng) or _region_parts(draw, spec, language, attempt,
+                                                                 rng)
+        name = names.full_name(parts)
+        if registry.name_free(name, owner):
+            handle = _claim_handle(registry, name, parts, owner, rng)
+            if handle is not None:
+                return name, handle
+    raise IdentityError(f"{draw.region}/{draw.gender}", "population",
+                        f"no free name after {MAX_NAME_ATTEMPTS} draws")
 
 
 def band_for_age(age: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,23 +86,27 @@ def describe_peers(peers: list[Member]) -> str:
     return "\n".join(f"- {p.name} (@{p.handle}), {p.occupation}, {p.location}" for p in peers)
 
 
-def _match(relationship: dict[str, Any], members: dict[str, Member], source: str) -> str | None:
+def _match(relationship: dict[str, Any], index: dict[str, str], source: str) -> str | None:
     handle = str(relationship.get("handle", "")).lstrip("@").casefold()
     name = str(relationship.get("name", "")).casefold()
-    for member in members.values():
-        if member.key == source:
-            continue
-        if (handle and handle == member.handle.casefold()) or name == member.name.casefold():
-            return member.key
+    for key in (f"handle:{handle}" if handle else "", f"name:{name}"):
+        target = index.get(key)
+        if target is not None and target != source:
+            return target
     return None
 
 
-def find_ties(members: dict[str, Member], socials: dict[str, dict[str, Any]]) -> list[Tie]:
+def find_ties(members: dict[str, Member],
+              socials: Iterable[tuple[str, dict[str, Any]]]) -> list[Tie]:
     """Ties each side named, plus the reciprocal of every one-sided tie."""
+    # Indexed by handle and name: a batch of 10,000 would otherwise compare every relationship
+    # with every member.
+    index = {f"name:{m.name.casefold()}": m.key for m in members.values()}
+    index.update({f"handle:{m.handle.casefold()}": m.key for m in members.values() if m.handle})
     named: dict[tuple[str, str], Tie] = {}
-    for source, social in socials.items():
+    for source, social in socials:
         for relationship in social.get("relationships", []):
-            target = _match(relationship, members, source)
+            target = _match(relationship, index, source)
             if target is not None and (source, target) not in named:
                 named[(source, target)] = Tie(source, target, relationship.get("relation", "other"),
                                               str(relationship.get("since", "")))
@@ -171,15 +175,31 @@ def write_graph(out_dir: Path, members: dict[str, Member], ties: list[Tie]) -> P
 
 
 class BatchLinker:
-    """Holds each persona's stage 4 until every stage 1 of the batch is done, then names peers."""
+    """Holds each persona's stage 4 until every stage 1 of its cohort is done, then names peers.
 
-    def __init__(self, expected: int) -> None:
+    A cohort is `cohort` consecutive personas of the batch (the whole batch when it is smaller),
+    so a batch streams through: stage 4 never waits for a persona not yet admitted, and peers
+    are found among the cohort (deterministic: cohorts follow input order).
+    """
+
+    def __init__(self, expected: int, cohort: int | None = None) -> None:
         self.members: dict[str, Member] = {}
-        self._pending = expected
+        self._expected = expected
+        self._cohort_size = max(1, cohort or expected)
+        self._cohort_of: dict[str, int] = {}
+        self._pending: dict[int, int] = {}
+        self._done: dict[int, asyncio.Event] = {}
         self._reported: set[str] = set()
-        self._all_cores = asyncio.Event()
-        if expected <= 0:
-            self._all_cores.set()
+
+    def join(self, key: str) -> None:
+        """Admit `key` as the next persona of the batch (before its stage 1 ends)."""
+        index = len(self._cohort_of)
+        cohort = index // self._cohort_size
+        self._cohort_of[key] = cohort
+        if cohort not in self._pending:
+            size = min(self._cohort_size, self._expected - cohort * self._cohort_size)
+            self._pending[cohort] = max(1, size)
+            self._done[cohort] = asyncio.Event()
 
     def core_finished(self, key: str, member: Member | None) -> None:
         """Stage 1 of `key` ended (member None if it failed). Only a persona's first report
@@ -187,31 +207,40 @@ class BatchLinker:
         if key in self._reported:
             return
         self._reported.add(key)
+        if key not in self._cohort_of:
+            self.join(key)
+        cohort = self._cohort_of[key]
         if member is not None:
             self.members[key] = member
-        self._pending -= 1
-        if self._pending <= 0:
-            self._all_cores.set()
+        self._pending[cohort] -= 1
+        if self._pending[cohort] <= 0:
+            self._done[cohort].set()
 
     async def peers_text(self, key: str) -> str:
-        """Prompt lines naming this persona's plausible peers (after the whole batch's stage 1)."""
-        await self._all_cores.wait()
+        """Prompt lines naming this persona's plausible peers (after its cohort's stage 1)."""
+        cohort = self._cohort_of[key]
+        await self._done[cohort].wait()
         member = self.members.get(key)
         if member is None:
             return ""
-        return describe_peers(peers_for(member, list(self.members.values())))
+        mates = [m for k, m in self.members.items() if self._cohort_of.get(k) == cohort]
+        return describe_peers(peers_for(member, mates))
 
     def finish(self, out_dir: Path, card_paths: dict[str, Path]) -> Path | None:
         """Make ties symmetric in the cards and write the graph files."""
-        socials = {}
-        for key, path in card_paths.items():
-            try:
-                social = _social_in(card_extension(read_card_json(path)))
-            except InputError:
-                continue  # gone or broken since it was written: it takes no ties
-            if social is not None and key in self.members:
-                socials[key] = social
         members = {key: m for key, m in self.members.items() if key in card_paths}
-        ties = find_ties(members, socials)
+        ties = find_ties(members, _socials(card_paths, members))
         add_reciprocal_ties(card_paths, members, ties)
         return write_graph(out_dir, members, ties)
+
+
+def _socials(card_paths: dict[str, Path],
+             members: dict[str, Member]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each member's stage 4 output, one card read at a time."""
+    for key, path in card_paths.items():
+        try:
+            social = _social_in(card_extension(read_card_json(path)))
+        except InputError:
+            continue  # gone or broken since it was written: it takes no ties
+        if social is not None and key in members:
+            yield key, social

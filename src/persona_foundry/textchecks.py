@@ -145,12 +145,31 @@ def _lsh_setup() -> tuple[tuple[int, int], Any]:
     return (tuned.b, tuned.r), (template.permutations, template.scheme)
 
 
+@cache
+def _lsh_bands(threshold: float) -> tuple[int, int]:
+    tuned = MinHashLSH(threshold=threshold, num_perm=MINHASH_PERMUTATIONS)
+    return tuned.b, tuned.r
+
+
+def new_lsh_index(threshold: float = NEAR_DUPLICATE_JACCARD) -> MinHashLSH:
+    """An empty LSH index tuned to `threshold` (its bands computed once per process)."""
+    params = _lsh_setup()[0] if threshold == NEAR_DUPLICATE_JACCARD else _lsh_bands(threshold)
+    return MinHashLSH(num_perm=MINHASH_PERMUTATIONS, params=params)
+
+
+def minhash(text: str) -> MinHash:
+    """The MinHash signature of a text's shingles, with the shared permutations."""
+    _, (permutations, scheme) = _lsh_setup()
+    signature = MinHash(num_perm=MINHASH_PERMUTATIONS, permutations=permutations, scheme=scheme)
+    signature.update_batch([shingle.encode("utf-8") for shingle in shingles(text)])
+    return signature
+
+
 class DuplicateIndex:
     """Everything a persona has posted or drafted; finds exact and near duplicates."""
 
     def __init__(self) -> None:
-        params, (self._permutations, self._scheme) = _lsh_setup()
-        self._lsh = MinHashLSH(num_perm=MINHASH_PERMUTATIONS, params=params)
+        self._lsh = new_lsh_index()
         self._exact: dict[str, str] = {}
         self._texts: dict[str, str] = {}
         self._signatures: dict[str, MinHash] = {}  # from find(), reused by add()
@@ -159,10 +178,7 @@ class DuplicateIndex:
         return len(self._texts)
 
     def _minhash(self, text: str) -> MinHash:
-        signature = MinHash(num_perm=MINHASH_PERMUTATIONS, permutations=self._permutations,
-                            scheme=self._scheme)
-        signature.update_batch([shingle.encode("utf-8") for shingle in shingles(text)])
-        return signature
+        return minhash(text)
 
     def find(self, text: str) -> str | None:
         """The earlier text this one duplicates (exactly or nearly), if any."""

@@ -30,7 +30,9 @@ class PersonaInput:
     apparent_age: int | None = None
     apparent_gender: str | None = None
     draw: str | None = None
-    avoid: str | None = None
+    # Drawn and claimed before stage 1 (population.draw_identity): the persona's name and handle.
+    name: str | None = None
+    handle: str | None = None
 
 
 @dataclass
@@ -81,7 +83,8 @@ class Stage:
     def validation_context(self, ctx: StageContext) -> dict[str, Any]:
         """Run facts a validator may need (e.g. how many lorebook entries were asked for)."""
         persona = ctx.persona
-        return {"lorebook_entries": persona.lorebook_entries, "apparent_age": persona.apparent_age}
+        return {"lorebook_entries": persona.lorebook_entries, "apparent_age": persona.apparent_age,
+                "name": persona.name, "handle": persona.handle}
 
 
 def system_message(ctx: StageContext, role: str) -> Message:

@@ -69,13 +69,15 @@ class CorePersona(BaseModel):
             )
         return age
 
-    @model_validator(mode="after")
-    def _unique_identity(self, info: ValidationInfo) -> CorePersona:
+    @model_validator(mode="before")
+    @classmethod
+    def _drawn_identity(cls, data: Any, info: ValidationInfo) -> Any:
+        # The name and handle were drawn and claimed before the call (unique by construction);
+        # the schema pins them, and a backend that ignores schemas still gets them, not a re-ask.
         context = info.context or {}
-        registry = context.get("registry")
-        if registry is not None:  # raises ValueError (→ a re-ask) if another persona has it
-            registry.claim(self.name, self.handle, context.get("persona", ""))
-        return self
+        if isinstance(data, dict) and context.get("name"):
+            return {**data, "name": context["name"], "handle": context["handle"]}
+        return data
 
     @field_validator("personality", "interests", mode="after")
     @classmethod
@@ -112,14 +114,28 @@ def ages_the_image_allows(schema: dict[str, Any], ctx: StageContext) -> dict[str
     return with_keywords(schema, ("age",), minimum=low, maximum=high)
 
 
+def drawn_identity(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
+    """Pin the drawn name and handle (`const`): a schema-following backend writes exactly them."""
+    persona = ctx.persona
+    if not persona.name or not persona.handle:
+        return schema
+    schema = with_keywords(schema, ("name",), const=persona.name)
+    return with_keywords(schema, ("handle",), const=persona.handle)
+
+
+def core_schema(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
+    """The core schema for this persona: its photo's ages, its drawn identity."""
+    return drawn_identity(ages_the_image_allows(schema, ctx), ctx)
+
+
 def build_messages(ctx: StageContext) -> list[Message]:
     """Describe the image (or its facts) and ask for the core persona."""
     persona = ctx.persona
     task = (
         "Invent a believable social-media persona for the person in this character image: "
-        "a real-seeming adult with a specific life, not a generic influencer. Give a "
-        "distinctive, realistic full name (never a placeholder such as John Doe)."
+        "a real-seeming adult with a specific life, not a generic influencer."
     )
+    identity = (f"- name: {persona.name}\n- handle: @{persona.handle}" if persona.name else "")
     must_match = []
     if persona.apparent_gender:
         must_match.append(f"gender presentation: {persona.apparent_gender}")
@@ -136,7 +152,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
         ("The persona must match the image", "\n".join(must_match)),
         ("Seed attributes (follow them; the image wins where they disagree)",
          persona.draw or ""),
-        ("Already taken by other personas (never reuse these)", persona.avoid or ""),
+        ("Identity (already chosen and unique: use exactly this name and handle)", identity),
         ("Creator's hint", persona.hint or ""),
     )
     return [
@@ -147,6 +163,6 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 STAGE = Stage(
     name=NAME, depends_on=(), output_model=CorePersona, build_messages=build_messages,
-    estimated_s=20, adjust_schema=ages_the_image_allows,
+    estimated_s=20, adjust_schema=core_schema,
     sees_image=True, uses_vision_model=True, describes_member=True, required=True,
 )
