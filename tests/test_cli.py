@@ -7,13 +7,15 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from conftest import TEST_API_KEY
-from openai_server import FakeOpenAIServer
+from openai_server import FakeOpenAIServer, Reply
 from persona_foundry.cli import app
+from stage_replies import schema_name, valid_reply
 
 StartServer = Callable[..., FakeOpenAIServer]
 REPO = Path(__file__).parent.parent
@@ -37,9 +39,23 @@ def _env(server: FakeOpenAIServer) -> dict[str, str]:
             "LLM_MODEL": "test-model"}
 
 
+FRENCH_EXAMPLES = {"tweets": [
+    {"pillar": "engineering", "text": "Test du filtre à CO2 aujourd'hui : ennuyeux. C'est bien."},
+    {"pillar": "gliding", "text": "Les thermiques étaient généreuses : deux heures sans moteur."},
+    {"pillar": "baking", "text": "Mon levain est plus vieux que certains de mes stagiaires."},
+]}
+
+
+def _in_french(body: dict[str, Any]) -> Reply:
+    """Valid replies; stage 3's posts in French, as the run asks (stage 3 checks the language)."""
+    if schema_name(body) == "example_tweets":
+        return Reply(json.dumps(FRENCH_EXAMPLES))
+    return valid_reply(body)
+
+
 def test_persona_command_writes_cards_and_a_summary(start_server: StartServer, make_image,
                                                     tmp_path: Path) -> None:
-    server = start_server()
+    server = start_server(_in_french)
     images = [str(make_image("ava.png")), str(make_image("bo.png"))]
     result = CliRunner().invoke(
         app, ["persona", *images, "--out", str(tmp_path / "out"), "--max-concurrent", "4",

@@ -9,6 +9,7 @@ runtime is a clear error, never a silent death of the run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 import json
 import os
@@ -28,6 +29,13 @@ from persona_foundry.errors import EndpointError, ModelSetupError
 from persona_foundry.llm import LLMPool
 from persona_foundry.llm.client import ChatRequest
 from persona_foundry.llm.local import LocalLlamaBackend
+from persona_foundry.llm.sampling import SAMPLING
+from persona_foundry.llm.session import LLMSession
+from persona_foundry.profile import PersonaProfile
+from persona_foundry.quality.judge import JudgedPost, JudgeRun, judge_posts
+from persona_foundry.settings import Settings
+from persona_foundry.stages.strategy import TweetStrategy
+from stage_replies import STRATEGY
 
 pytestmark = pytest.mark.slow
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -150,3 +158,37 @@ def test_a_model_file_llama_cpp_cannot_load_is_a_setup_error(tmp_path: Path) -> 
         await backend.aclose()
 
     asyncio.run(go())
+
+
+def test_the_runtime_accepts_every_sampling_control_of_every_call_kind(tmp_path: Path) -> None:
+    # xllamacpp validates each field of the request (it refused dry_penalty_last_n = -1).
+    backend = LocalLlamaBackend(smollm2_path(), n_ctx=2048, n_parallel=1, log_dir=tmp_path)
+    kinds = {sampling.penalties for sampling in SAMPLING.values() if sampling.penalties}
+
+    async def go() -> None:
+        for penalties in kinds:
+            reply = await backend.complete(dataclasses.replace(_request("Say one word."),
+                                                               penalties=penalties))
+            assert json.loads(reply.text)["word"] is not None
+        await backend.aclose()
+
+    asyncio.run(go())
+
+
+def test_the_judge_gets_one_verdict_per_post_from_the_real_runtime(tmp_path: Path) -> None:
+    # The judge's schema (ids pinned by prefixItems consts, count pinned) decoded by LLGuidance.
+    settings = Settings(_env_file=None, local_model_path=smollm2_path(),  # type: ignore[call-arg]
+                        local_context=4096, local_parallel=1)
+    profile = PersonaProfile(
+        key="ava", card_path=tmp_path / "ava_persona.json", name="Ava", handle="ava",
+        timezone="UTC", summary=json.dumps({"name": "Ava", "voice": "dry, warm"}),
+        strategy=TweetStrategy.model_validate(STRATEGY))
+    posts = [JudgedPost("s1", "Thermals were generous today."),
+             JudgedPost("s2", "Hoy he horneado pan de masa madre.")]
+
+    async def go() -> JudgeRun:
+        async with LLMSession.open(settings, tmp_path) as session:
+            return await judge_posts(session, profile, posts, "English")
+
+    run = asyncio.run(go())
+    assert sorted(run.verdicts) == ["s1", "s2"] and run.calls == 1

@@ -30,6 +30,7 @@ from persona_foundry.cli import app
 from persona_foundry.llm.session import LLMSession
 from persona_foundry.textchecks import warm_up_checks
 from persona_foundry.tweets import TweetOptions, TweetRunSummary, claim_tweet_file, generate_tweets
+from persona_foundry.tweets.prompting import _voice_sample
 from stage_replies import EXAMPLES, content_reply, distinct_post, requested_slots, schema_name
 
 StartServer = Callable[..., FakeOpenAIServer]
@@ -231,7 +232,8 @@ def test_stable_prompt_prefix_then_slots(start_server: StartServer, make_image,
     prefix_one, slots_one = first[1]["content"].split("## Slots")
     prefix_two, slots_two = second[1]["content"].split("## Slots")
     assert prefix_one == prefix_two and slots_one != slots_two
-    assert EXAMPLES["tweets"][0]["text"] in prefix_one
+    example = EXAMPLES["tweets"][0]["text"]  # shown as a fragment of voice, never whole
+    assert _voice_sample(example) in prefix_one and example not in prefix_one
 
 
 def test_bad_posts_are_regenerated_with_the_reason(start_server: StartServer, make_image,

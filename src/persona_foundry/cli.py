@@ -31,6 +31,8 @@ from .pipeline import PersonaRunOptions, generate_personas
 from .population import load_population_spec
 from .posts import read_posts, render_posts
 from .profile import load_profile
+from .quality import QualityReport, quality_report
+from .quality.render import print_quality, quality_html
 from .report import (
     RichRunProgress,
     RichTweetProgress,
@@ -238,11 +240,15 @@ def tweets(
     budget: Annotated[float | None, typer.Option(help="Stop before spending this many $.")] = None,
     rpm: Annotated[float | None, typer.Option(help="Requests per minute allowed.")] = None,
     tpm: Annotated[float | None, typer.Option(help="Tokens per minute allowed.")] = None,
+    judge: Annotated[bool, typer.Option(
+        help="Gate every post on the consistency judge (an LLM call per 8 posts); a failing "
+        "post is redone with the judge's reason.")] = False,
 ) -> None:
     """Write posts for the next planned calendar slots of each persona."""
     options = TweetOptions(
         cards=cards, out_dir=out, month=month or _next_month(), count=count,
         slots_per_call=per_call, language=language, nsfw_level=NSFW_LEVELS[nsfw_level.value],
+        judge=judge,
     )
     try:
         parse_month(options.month)
@@ -255,6 +261,39 @@ def tweets(
         raise _fail(exc) from exc
     print_tweet_summary(summary, console)
     raise typer.Exit(summary.exit_code)
+
+
+QUALITY_HTML = Path("quality") / "quality.html"
+
+
+@app.command()
+def quality(
+    out: Annotated[Path, typer.Argument(help="An output folder (calendars, tweets, personas).")
+                   ] = Path("out"),
+    judge: Annotated[bool, typer.Option(
+        "--judge/--no-judge", help="Judge each post's consistency with its card (LLM calls, "
+        "cached in the ledger).")] = True,
+    html: Annotated[Path | None, typer.Option(
+        help="Where to write the HTML report (default: OUT/quality/quality.html).")] = None,
+) -> None:
+    """Diversity, style vs strategy, persona consistency and the worst posts, per
+    persona-month and for the batch; exit 1 when a target is missed."""
+
+    async def measure(session: LLMSession) -> QualityReport:
+        await session.check()
+        return await quality_report(out, session)
+
+    try:
+        report = (asyncio.run(_with_session(_settings(), out, measure)) if judge
+                  else asyncio.run(quality_report(out, None)))
+    except PersonaFoundryError as exc:
+        raise _fail(exc) from exc
+    print_quality(report, Console())
+    page = html or out / QUALITY_HTML
+    page.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(page, quality_html(report).encode("utf-8"))
+    console.print(f"HTML report → {escape(str(page))}")
+    raise typer.Exit(0 if report.meets_targets else 1)
 
 
 class PostFormat(StrEnum):

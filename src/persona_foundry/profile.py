@@ -40,6 +40,7 @@ class PersonaProfile:
     visual: VisualProfile | None = None
     example_posts: list[str] = field(default_factory=list)
     source_image: Path | None = None
+    language: str = "English"  # what the card's texts were written in
 
     @property
     def zone(self) -> ZoneInfo:
@@ -87,4 +88,5 @@ def load_profile(card_path: Path) -> PersonaProfile:
         visual=ours.parsed_output(visual.NAME, VisualProfile),
         example_posts=[tweet.text for tweet in posts.tweets] if posts else [],
         source_image=source_image_path(card_path, card.data.extensions),
+        language=ours.language or "English",
     )

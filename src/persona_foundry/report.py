@@ -183,6 +183,9 @@ def print_tweet_summary(summary: TweetRunSummary, console: Console) -> None:
     per_post = ""
     if made:
         per_post = f" ({tokens_in / made:.0f} in / {tokens_out / made:.0f} out per post)"
+    judged_out = sum(p.judge_rejected for p in summary.personas)
+    if judged_out:
+        console.print(f"{judged_out} draft(s) failed the consistency judge and were redone")
     recovered = sum(p.recovered for p in summary.personas)
     if recovered:
         console.print(f"{recovered} post(s) accepted by an interrupted earlier run were taken "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -106,6 +107,17 @@ def language_problem(text: str, language: str) -> str | None:
     return None
 
 
+def hashtag_count(text: str) -> int:
+    """Hashtags in a post."""
+    return len(_HASHTAG.findall(text))
+
+
+def emoji_count(text: str) -> int:
+    """Emoji in a post (twitter-text's extractor)."""
+    # Emoji are never ASCII; skipping the extractor for ASCII posts saves most of its cost.
+    return 0 if text.isascii() else len(extract_emojis_with_indices(text))
+
+
 @dataclass(frozen=True)
 class PostRules:
     """What a persona's posts must respect."""
@@ -123,12 +135,11 @@ def rule_problems(text: str, rules: PostRules) -> list[str]:
         problems.append(f"too long: weighted length {length} > {MAX_WEIGHTED_LENGTH}")
     if not text.strip():
         problems.append("empty")
-    hashtags = len(_HASHTAG.findall(text))
+    hashtags = hashtag_count(text)
     if hashtags > rules.max_hashtags:
         problems.append(f"{hashtags} hashtags, the strategy allows {rules.max_hashtags}")
     limit = EMOJI_LIMITS.get(rules.emoji_use)
-    # Emoji are never ASCII; skipping the extractor for ASCII posts saves most of its cost.
-    emoji = 0 if text.isascii() else len(extract_emojis_with_indices(text))
+    emoji = emoji_count(text)
     if limit is not None and emoji > limit:
         problems.append(f"{emoji} emoji, emoji use is '{rules.emoji_use}' (at most {limit})")
     wrong_language = language_problem(text, rules.language)
@@ -204,3 +215,32 @@ class DuplicateIndex:
         signature = self._signatures.pop(text, None) or self._minhash(text)
         self._signatures.clear()  # only the latest find() is ever added
         self._lsh.insert(key, signature)
+
+
+def set_problems(texts: Sequence[str], rules: PostRules | None,
+                 earlier: DuplicateIndex | None = None,
+                 labels: Sequence[str] = ()) -> dict[int, list[str]]:
+    """Each failing text's problems (by index): its rules, then whether it repeats a text
+    before it in `texts` (or in `earlier`, which is left unchanged).
+
+    One pass over a whole set, so a reply or a card that repeats itself is caught at once,
+    each copy naming the text it copies (by its label, else its index).
+    """
+    index, first_seen = DuplicateIndex(), dict[str, int]()
+    problems: dict[int, list[str]] = {}
+    for number, text in enumerate(texts):
+        found = rule_problems(text, rules) if rules is not None else []
+        copied = earlier.find(text) if earlier is not None else None
+        if copied is not None:
+            found.append(f"too similar to an earlier post: {copied[:80]!r}")
+        twin = index.find(text)
+        if twin is not None:
+            first = first_seen[twin]
+            name = labels[first] if first < len(labels) else f"text {first}"
+            found.append(f"too similar to {name}: {twin[:80]!r}")
+        if found:
+            problems[number] = found
+        if twin is None:
+            index.add(text)
+            first_seen.setdefault(text, number)
+    return problems

@@ -159,19 +159,22 @@ def merge_card(results: dict[str, StageResult], meta: CardMeta) -> CharacterCard
     plan = _output(results, strategy.NAME, TweetStrategy)
     habits = _output(results, authenticity.NAME, Authenticity)
     look = _output(results, visual.NAME, VisualProfile)
+    posts = _output(results, examples.NAME, ExampleTweets)
+    greetings = posts.greetings if posts else []
     data = CardDataV2(
         name=persona.name,
         description=_description(persona, look),
         personality=_personality(persona, habits),
         scenario=_scenario(persona, plan),
-        first_mes=persona.greeting,
-        mes_example=_mes_example(_output(results, examples.NAME, ExampleTweets)),
+        # Stage 3's greetings passed the post checks; stage 1's is the fallback.
+        first_mes=greetings[0] if greetings else persona.greeting,
+        mes_example=_mes_example(posts),
         creator_notes=_creator_notes(meta, results),
         system_prompt=_system_prompt(persona, habits),
         post_history_instructions=(
             "Stay in {{char}}'s voice. Posts stay under 280 characters."
         ),
-        alternate_greetings=[],
+        alternate_greetings=greetings[1:],
         character_book=_book(persona, _output(results, lorebook.NAME, LoreOutput)),
         tags=_tags(persona, plan),
         creator=CREATOR,

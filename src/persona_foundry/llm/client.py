@@ -16,6 +16,7 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel, ValidationError
 
 from ..errors import EndpointError
+from .sampling import OPENAI_SAMPLING_KEYS, Penalties
 
 # The SDK's own retries are off: llm/retry.py is the one retry layer.
 SDK_MAX_RETRIES = 0
@@ -36,19 +37,24 @@ class ChatRequest:
     temperature: float
     max_tokens: int
     seed: int | None = None
+    # Extra sampling controls (llm/sampling.py); a backend sends those it accepts.
+    penalties: Penalties = ()
 
     def fingerprint(self) -> str:
         """A stable hash of everything that determines the reply (the cache key)."""
+        fields: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.messages,
+            "schema_name": self.schema_name,
+            "schema": self.json_schema,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+        if self.penalties:  # absent when unused: calls made before penalties keep their key
+            fields["penalties"] = [list(pair) for pair in self.penalties]
         canonical = json.dumps(
-            {
-                "model": self.model,
-                "messages": self.messages,
-                "schema_name": self.schema_name,
-                "schema": self.json_schema,
-                "temperature": self.temperature,
-                "max_tokens": self.max_tokens,
-                "seed": self.seed,
-            },
+            fields,
             sort_keys=True,
             ensure_ascii=False,
         )
@@ -150,10 +156,13 @@ class OpenAIBackend:
     max_parallel: int | None = None
 
     def __init__(
-        self, *, base_url: str, api_key: str | None, timeout_s: float, sees_images: bool = False
+        self, *, base_url: str, api_key: str | None, timeout_s: float, sees_images: bool = False,
+        sampling_keys: frozenset[str] = OPENAI_SAMPLING_KEYS,
     ) -> None:
         self.name = base_url
         self.sees_images = sees_images
+        # What the endpoint accepts beyond the standard fields (llama.cpp's own samplers).
+        self.sampling_keys = sampling_keys
         self._client = AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or PLACEHOLDER_API_KEY,
@@ -174,6 +183,8 @@ class OpenAIBackend:
         }
         if request.seed is not None:
             arguments["seed"] = request.seed
+        arguments.update((key, value) for key, value in request.penalties
+                         if key in self.sampling_keys)
         started = time.perf_counter()
         try:
             # The SDK's generic post, not chat.completions.create: `create` converts every

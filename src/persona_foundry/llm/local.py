@@ -37,6 +37,7 @@ from ..errors import ModelSetupError
 from ..settings import DEFAULT_LOCAL_PARALLEL
 from .client import BackendError, ChatRequest, Completion, OpenAIBackend
 from .local_protocol import LocalServerConfig, parse_address_line
+from .sampling import LLAMA_CPP_SAMPLING_KEYS
 
 # Loading a GGUF is a memory map plus a few seconds of set-up; a child silent for this long
 # is stuck.
@@ -135,7 +136,8 @@ class LocalLlamaBackend:
             raise
         return OpenAIBackend(base_url=base_url,
                              api_key=self._config.api_key.get_secret_value(),
-                             timeout_s=LOCAL_REQUEST_TIMEOUT_S)
+                             timeout_s=LOCAL_REQUEST_TIMEOUT_S,
+                             sampling_keys=LLAMA_CPP_SAMPLING_KEYS)
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         """The child process, its stderr in a fresh log file, in a session of its own so that

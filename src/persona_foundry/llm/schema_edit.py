@@ -33,3 +33,15 @@ def edit_node(schema: Schema, path: tuple[str, ...], change: Callable[[Schema], 
     properties = schema["properties"]
     return {**schema, "properties": {**properties,
                                      head: edit_node(properties[head], rest, change)}}
+
+
+def one_item_each(array: Schema, items: list[Schema]) -> Schema:
+    """The array schema asking for exactly `items`, position by position, and nothing else.
+
+    `prefixItems` gives position i the schema `items[i]`, and `minItems` = `maxItems` = their
+    number. No `items` beside it: llama.cpp's LLGuidance then applies `items` to every
+    position and ignores `prefixItems` (seen with xllamacpp 2026.10), and with the count
+    pinned no position is left for `items` to govern anyway.
+    """
+    kept = {key: value for key, value in array.items() if key != "items"}
+    return {**kept, "prefixItems": items, "minItems": len(items), "maxItems": len(items)}

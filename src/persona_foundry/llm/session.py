@@ -17,6 +17,7 @@ from ..store.layout import OutputLayout
 from .backends import backend_kind, build_backend
 from .client import ChatBackend, ChatRequest
 from .pool import LLMPool
+from .sampling import sampling_for
 from .structured import (
     CallTags,
     StructuredResult,
@@ -101,10 +102,14 @@ class LLMSession:
         schema = json_schema_for(output_model)
         if adjust_schema is not None:
             schema = adjust_schema(schema)
+        sampling = sampling_for(stage)
+        temperature = self.settings.temperature if sampling.temperature is None else (
+            sampling.temperature)
         request = ChatRequest(
             model=model or self.model_for(stage), messages=messages,
-            schema_name=stage, json_schema=schema, temperature=self.settings.temperature,
+            schema_name=stage, json_schema=schema, temperature=temperature,
             max_tokens=max_output_tokens(schema), seed=self.settings.seed,
+            penalties=sampling.penalties,
         )
         return await call_structured(
             output_model, request, pool=self.pool, ledger=self.ledger,

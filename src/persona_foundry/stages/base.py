@@ -74,6 +74,9 @@ class Stage:
     # Where the output lands in the card: `data.extensions.persona_foundry.{card_key}` (the
     # stage's name unless given).
     card_key: str = ""
+    # Facts from the stage's dependencies its validators check against (e.g. the strategy's
+    # hashtag habit for stage 3's posts).
+    checks_context: Callable[[StageContext], dict[str, Any]] | None = None
 
     @property
     def output_key(self) -> str:
@@ -83,8 +86,9 @@ class Stage:
     def validation_context(self, ctx: StageContext) -> dict[str, Any]:
         """Run facts a validator may need (e.g. how many lorebook entries were asked for)."""
         persona = ctx.persona
+        extra = self.checks_context(ctx) if self.checks_context else {}
         return {"lorebook_entries": persona.lorebook_entries, "apparent_age": persona.apparent_age,
-                "name": persona.name, "handle": persona.handle}
+                "name": persona.name, "handle": persona.handle, **extra}
 
 
 def system_message(ctx: StageContext, role: str) -> Message:

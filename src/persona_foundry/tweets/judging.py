@@ -1,5 +1,6 @@
-"""Whether a drafted post is accepted: the house rules, image prompts, near-duplicates, and how
-many attempts a slot gets before it is marked failed."""
+"""Whether a drafted post is accepted: the house rules, image prompts, near-duplicates (of
+earlier posts and inside one reply), the consistency judge's verdict when it runs, and how many
+attempts a slot gets before it is marked failed."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
+from ..quality.judge import Verdict as Consistency
 from ..store import Slot
-from ..textchecks import DuplicateIndex, PostRules, rule_problems
+from ..textchecks import DuplicateIndex, PostRules, rule_problems, set_problems
 from .prompting import TweetBatch, TweetDraft
 
 MAX_TWEET_ATTEMPTS = 3
@@ -25,6 +27,7 @@ class Verdict:
     attempt: int
     draft: TweetDraft | None = None
     duplicate: bool = False
+    judged_out: bool = False  # it passed every check but the consistency judge
 
 
 class Judge:
@@ -45,24 +48,37 @@ class Judge:
         """Whether a near-copy of `text` was accepted or remembered already."""
         return self.seen.find(text) is not None
 
-    def verdict(self, slot: Slot, reply: TweetBatch | str) -> Verdict:
+    def verdicts(self, batch: list[Slot], reply: TweetBatch | str,
+                 consistency: dict[str, Consistency] | None = None) -> list[Verdict]:
+        """Judge every draft of one reply (copies inside it are found before any is taken)."""
+        twins = {} if isinstance(reply, str) else _twins_in_reply(reply.tweets)
+        return [self.verdict(slot, reply, twins.get(slot.id, []), (consistency or {}).get(slot.id))
+                for slot in batch]
+
+    def verdict(self, slot: Slot, reply: TweetBatch | str, twins: list[str] | None = None,
+                consistency: Consistency | None = None) -> Verdict:
         """Judge the reply's draft for `slot` (a str reply: why the call failed)."""
         self.attempts[slot.id] += 1
         attempt = self.attempts[slot.id]
         draft = None if isinstance(reply, str) else next(
             (tweet for tweet in reply.tweets if tweet.slot_id == slot.id), None)
-        problems, duplicate = self._problems(slot, draft, reply)
+        problems, duplicate = self._problems(slot, draft, reply, twins or [])
+        judged_out = not problems and consistency is not None and not consistency.consistent
+        if judged_out and consistency is not None:
+            problems = f"the consistency judge: {consistency.reason}"
         if not problems and draft is not None:
             self.seen.add(draft.text)
             return Verdict(slot, "drafted", "", attempt, draft)
         if attempt < self.max_attempts:
             # The attempt number makes each retry a new request (never a cached reply).
             self.feedback[slot.id] = f"Draft {attempt} was rejected ({problems}): write a new one."
-            return Verdict(slot, "rejected", problems, attempt, duplicate=duplicate)
-        return Verdict(slot, "failed", problems, attempt, duplicate=duplicate)
+            return Verdict(slot, "rejected", problems, attempt, duplicate=duplicate,
+                           judged_out=judged_out)
+        return Verdict(slot, "failed", problems, attempt, duplicate=duplicate,
+                       judged_out=judged_out)
 
-    def _problems(self, slot: Slot, draft: TweetDraft | None,
-                  reply: TweetBatch | str) -> tuple[str, bool]:
+    def _problems(self, slot: Slot, draft: TweetDraft | None, reply: TweetBatch | str,
+                  twins: list[str]) -> tuple[str, bool]:
         if isinstance(reply, str):
             return f"the call failed: {reply}", False
         if draft is None:
@@ -70,7 +86,17 @@ class Judge:
         problems = rule_problems(draft.text, self.rules)
         if slot.format == "image" and not draft.image_prompt.strip():
             problems.append("an image slot needs an image_prompt")
+        problems += twins
         earlier = None if problems else self.seen.find(draft.text)
         if earlier is not None:
             problems.append(f"too similar to an earlier post: {earlier[:80]!r}")
-        return "; ".join(problems), earlier is not None
+        return "; ".join(problems), earlier is not None or bool(twins)
+
+
+def _twins_in_reply(drafts: list[TweetDraft]) -> dict[str, list[str]]:
+    """Posts of one reply that repeat another post of it, each naming that post's slot: all
+    are known before any is accepted, so each copy is redone in the very next call, told what
+    it copied (a small model repeated one post for four slots)."""
+    labels = [f"the post for slot {draft.slot_id}" for draft in drafts]
+    found = set_problems([draft.text for draft in drafts], None, labels=labels)
+    return {drafts[number].slot_id: problems for number, problems in found.items()}

@@ -23,6 +23,7 @@ class TweetOptions:
     slots_per_call: int = DEFAULT_SLOTS_PER_CALL
     language: str = "English"
     nsfw_level: NsfwLevel = "off"
+    judge: bool = False  # the consistency judge gates every post (quality/judge.py)
 
 
 @dataclass
@@ -37,6 +38,7 @@ class PersonaTweets:
     failed: int = 0
     duplicates: int = 0
     recovered: int = 0  # accepted by an earlier run that died before saving them
+    judge_rejected: int = 0  # drafts the consistency judge failed (with --judge)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None

@@ -12,14 +12,17 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from ..llm.schema_edit import edit_node, with_keywords
+from ..llm.schema_edit import edit_node, one_item_each, with_keywords
 from ..nsfw import NSFW_RULES
 from ..profile import PersonaProfile
-from ..store import Calendar, Slot
-from ..textchecks import MAX_WEIGHTED_LENGTH
+from ..store import Calendar, CalendarEvent, Slot
+from ..textchecks import EMOJI_LIMITS, MAX_WEIGHTED_LENGTH
 from .options import TweetOptions
 
 MAX_TEXT_CHARS = 500
+# Example posts shown as voice: a few fragments of a few words each (see _voice_sample).
+VOICE_SAMPLES = 3
+VOICE_SAMPLE_WORDS = 8
 
 
 class TweetDraft(BaseModel):
@@ -50,17 +53,54 @@ class TweetBatch(BaseModel):
         return list({tweet.slot_id: tweet for tweet in kept}.values())
 
 
+def _voice_sample(post: str) -> str:
+    """A fragment of an example post, as a sample of its voice: a run of words from inside it,
+    never its opening nor its hashtags, and never whole.
+
+    Shown whole (hashtags stripped or not), the default offline model wrote the example posts
+    again, reworded, for slot after slot whatever each slot was about (bench/quality.py, 24
+    posts: most drafts rejected as near duplicates of an example); a fragment gives word choice
+    and rhythm but no post to rewrite.
+    """
+    words = [word for word in post.split() if not word.startswith("#")]
+    size = min(VOICE_SAMPLE_WORDS, len(words) // 2)  # at most half of a short post
+    start = len(words) // 3
+    return "… " + " ".join(words[start:start + size]) + " …"
+
+
 def _persona_block(profile: PersonaProfile) -> str:
     strategy = profile.strategy.model_dump(mode="json")
     parts = [f"## Persona\n{profile.summary}", f"## Strategy\n{json.dumps(strategy)}"]
     if profile.authenticity:
         parts.append(f"## Habits\n{profile.authenticity.model_dump_json()}")
     if profile.example_posts:
-        parts.append("## Their earlier posts (match the voice, never repeat them)\n"
-                     + "\n".join(f"- {post}" for post in profile.example_posts))
+        parts.append("## How they sound (fragments of earlier posts, for tone only: never reuse "
+                     "their words or subjects)\n" + "\n".join(
+                         f"- {_voice_sample(post)}"
+                         for post in profile.example_posts[:VOICE_SAMPLES]))
     if profile.visual:
         parts.append(f"## Their look, for image prompts\n{profile.visual.prompt_base}")
     return "\n\n".join(parts)
+
+
+def _rules_line(profile: PersonaProfile) -> str:
+    """The strategy's habits as one plain instruction (the checks hold every post to them)."""
+    strategy = profile.strategy
+    limit = EMOJI_LIMITS.get(strategy.emoji_use)
+    emoji = "any number of emoji" if limit is None else f"at most {limit} emoji"
+    return (f"Each post: at most {strategy.max_hashtags_per_tweet} hashtag(s), {emoji}, about "
+            "its own slot's subject only, opening differently from every other post.")
+
+
+def _slot_line(slot: Slot, events: dict[str, CalendarEvent], feedback: dict[str, str]) -> str:
+    """A slot's subject first (what small models attend to most), then its facts."""
+    event = events.get(slot.event_id or "")
+    about = f"{event.title}: {event.description}" if event else slot.theme
+    line = (f"- id {slot.id}: about {about} (pillar {slot.pillar}, {slot.scheduled_at}, "
+            f"format {slot.format})")
+    if slot.id in feedback:
+        line += f". {feedback[slot.id]}"
+    return line
 
 
 def tweet_messages(profile: PersonaProfile, calendar: Calendar, slots: list[Slot],
@@ -73,35 +113,24 @@ def tweet_messages(profile: PersonaProfile, calendar: Calendar, slots: list[Slot
         "given JSON schema, and nothing else: one post per slot, with the slot's id."
     )
     events = {event.id: event for event in calendar.events}
-    lines = []
-    for slot in slots:
-        event = events.get(slot.event_id or "")
-        about = f"{event.title}: {event.description}" if event else slot.theme
-        line = (f"- id {slot.id}, {slot.scheduled_at}, pillar {slot.pillar}, about {about}, "
-                f"format {slot.format}")
-        if slot.id in feedback:
-            line += f". {feedback[slot.id]}"
-        lines.append(line)
+    lines = [_slot_line(slot, events, feedback) for slot in slots]
     return [
         {"role": "system", "content": system},
-        {"role": "user", "content": f"{_persona_block(profile)}\n\n## Slots\n" + "\n".join(lines)},
+        {"role": "user", "content": f"{_persona_block(profile)}\n\n## Slots\n"
+                                    f"{_rules_line(profile)}\n" + "\n".join(lines)},
     ]
 
 
 def _restrict_batch(batch: list[Slot]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Ask for exactly one post per slot of `batch`, in order, and nothing else.
 
-    `prefixItems` gives position i the slot id `const` of slot i, and `minItems` = `maxItems` =
-    the batch size, so a reply can neither skip a slot, repeat one nor invent one; a text slot's
-    image prompt is pinned empty. No `items` beside it: llama.cpp's LLGuidance then applies
-    `items` to every position and ignores `prefixItems` (seen with xllamacpp 2026.10), and with
-    the count pinned no position is left for `items` to govern anyway.
+    Position i has the slot id `const` of slot i and the count is pinned (`one_item_each`), so
+    a reply can neither skip a slot, repeat one nor invent one; a text slot's image prompt is
+    pinned empty.
     """
 
     def one_per_slot(tweets: dict[str, Any]) -> dict[str, Any]:
-        kept = {key: value for key, value in tweets.items() if key != "items"}
-        return {**kept, "prefixItems": [_slot_item(tweets["items"], slot) for slot in batch],
-                "minItems": len(batch), "maxItems": len(batch)}
+        return one_item_each(tweets, [_slot_item(tweets["items"], slot) for slot in batch])
 
     def adjust(schema: dict[str, Any]) -> dict[str, Any]:
         return edit_node(schema, ("tweets",), one_per_slot)

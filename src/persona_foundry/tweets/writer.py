@@ -12,8 +12,10 @@ from ..errors import LLMError, RunStoppedError
 from ..ledger.calls import TweetRecordRow
 from ..llm.session import LLMSession
 from ..profile import PersonaProfile
+from ..quality.judge import JudgedPost, judge_posts
+from ..quality.judge import Verdict as Consistency
 from ..store import Calendar, OutputLayout, Slot, TweetRecord
-from ..textchecks import PostRules
+from ..textchecks import PostRules, rule_problems
 from .judging import Judge, Verdict
 from .options import PersonaTweets, TweetOptions, TweetProgress
 from .persistence import PostFiles, record_json, recovered_record, tweet_record
@@ -38,6 +40,8 @@ class PersonaWriter:
         self.judge = Judge(PostRules(options.language, profile.strategy.max_hashtags_per_tweet,
                                      profile.strategy.emoji_use))
         self.records: list[TweetRecord] = []
+        # The consistency judge's verdicts on the drafts of the latest calls (with --judge).
+        self.consistency: dict[str, Consistency] = {}
         self.files = PostFiles(OutputLayout(options.out_dir), profile, options.month,
                                session.run_id)
         self._persisted_at = time.monotonic()
@@ -84,14 +88,29 @@ class PersonaWriter:
             raise
         except LLMError as exc:
             return str(exc), (0, 0)
+        if self.options.judge:
+            await self._consult_judge(done.output)
         return done.output, (done.prompt_tokens, done.completion_tokens)
+
+    async def _consult_judge(self, reply: TweetBatch) -> None:
+        """The consistency judge's verdicts on the drafts that pass the house rules (the rest
+        is redone anyway); a judge call that fails leaves its drafts unjudged, not rejected."""
+        passing = [JudgedPost(draft.slot_id, draft.text) for draft in reply.tweets
+                   if not rule_problems(draft.text, self.judge.rules)]
+        try:
+            run = await judge_posts(self.session, self.profile, passing, self.options.language)
+        except LLMError:
+            return
+        self.consistency.update(run.verdicts)
 
     def settle(self, batch: list[Slot], reply: Reply, tokens: tuple[int, int]) -> list[Slot]:
         """Accept the good drafts; return the slots to try again."""
         self.result.prompt_tokens += tokens[0]
         self.result.completion_tokens += tokens[1]
         share = (tokens[0] / len(batch), tokens[1] / len(batch))
-        verdicts = [self.judge.verdict(slot, reply) for slot in batch]
+        consistency = {slot.id: found for slot in batch
+                       if (found := self.consistency.pop(slot.id, None)) is not None}
+        verdicts = self.judge.verdicts(batch, reply, consistency)
         for verdict in verdicts:
             self._count(verdict, share)
         return [verdict.slot for verdict in verdicts if verdict.status == "rejected"]
@@ -105,6 +124,7 @@ class PersonaWriter:
         """The verdict in the result, the records and the ledger."""
         slot, record = verdict.slot, None
         self.result.duplicates += verdict.duplicate
+        self.result.judge_rejected += verdict.judged_out
         if verdict.status == "drafted" and verdict.draft is not None:
             record = tweet_record(slot, verdict.draft, self.session.model_for(STAGE_NAME),
                                   verdict.attempt)
