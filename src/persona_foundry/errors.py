@@ -2,6 +2,7 @@
 
     PersonaFoundryError
     ├── ConfigurationError        settings or flags that cannot work together
+    │   └── CredentialError       a platform secret named in accounts.yaml cannot be found
     ├── InputError                a bad input file (missing, not an image, truncated, too big, …)
     ├── IdentityError             a name the creator fixed (hint, spec, card) is already taken
     ├── OutputError               the output folder cannot be written
@@ -13,6 +14,11 @@
         │   └── BudgetExceededError  the next call would pass --budget
         ├── TransportError        a call that failed after its retries (429 storm, 5xx, timeouts)
         └── StructuredOutputError the reply never validated against the stage's model
+    └── PublishError              a platform did not take a post
+        ├── PostRejectedError     it refused this post (4xx): the slot fails, the run goes on
+        ├── RateLimitedError      429: wait until its reset, then send again
+        ├── AccountRefusedError   401/403: the account's credentials were refused, nothing went out
+        └── PlatformUnavailableError  5xx, timeouts, connection: retried with backoff
 
 Each error carries the evidence a user needs to act on it: the input, the bad value, the number
 of attempts, the last raw reply.
@@ -29,6 +35,10 @@ class PersonaFoundryError(Exception):
 
 class ConfigurationError(PersonaFoundryError):
     """Settings or flags that cannot work."""
+
+
+class CredentialError(ConfigurationError):
+    """A secret that accounts.yaml names (an env var, a keyring entry) is not there."""
 
 
 class InputError(PersonaFoundryError):
@@ -99,3 +109,33 @@ class StructuredOutputError(LLMError):
             f"stage {stage!r}: no valid reply after {attempts} attempts; "
             f"last error: {last_error}; last reply starts: {snippet!r}"
         )
+
+
+class PublishError(PersonaFoundryError):
+    """A platform did not take a post; carries the platform and its own words."""
+
+    def __init__(self, platform: str, reason: str, *, status_code: int | None = None) -> None:
+        self.platform, self.reason, self.status_code = platform, reason, status_code
+        code = f" (HTTP {status_code})" if status_code is not None else ""
+        super().__init__(f"{platform}{code}: {reason}")
+
+
+class PostRejectedError(PublishError):
+    """The platform refused this post (a 4xx other than 429): sending it again will not help."""
+
+
+class RateLimitedError(PublishError):
+    """429: the platform says when to come back (`reset_at`, epoch seconds, None if it did not)."""
+
+    def __init__(self, platform: str, reason: str, *, reset_at: float | None,
+                 status_code: int | None = 429) -> None:
+        self.reset_at = reset_at
+        super().__init__(platform, reason, status_code=status_code)
+
+
+class AccountRefusedError(PublishError):
+    """401/403: the platform refused the account itself; no post of it can go out now."""
+
+
+class PlatformUnavailableError(PublishError):
+    """5xx, a timeout or a dropped connection: the post may or may not have gone out."""

@@ -16,6 +16,11 @@ DEFAULT_MAX_CONCURRENT = 20
 DEFAULT_LOCAL_PARALLEL = 4
 
 
+def secret_from_env(name: str) -> str | None:
+    """A platform secret from the environment variable accounts.yaml names (publish only)."""
+    return os.environ.get(name) or None
+
+
 def _default_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"

@@ -1,6 +1,7 @@
-"""The SQLite ledger: every LLM call of every run, and the cache of validated replies."""
+"""The SQLite ledger: every LLM call of every run, the cache of validated replies, and every
+publish attempt."""
 
-from .calls import CallRecord, Ledger
+from .calls import CallRecord, Ledger, PublishAttemptRow
 from .db import open_ledger
 
-__all__ = ["CallRecord", "Ledger", "open_ledger"]
+__all__ = ["CallRecord", "Ledger", "PublishAttemptRow", "open_ledger"]

@@ -43,6 +43,23 @@ class TweetRecordRow:
     record_json: str | None = None  # the accepted post, for "drafted"
 
 
+@dataclass(frozen=True)
+class PublishAttemptRow:
+    """One publish event of a slot (never a secret: the account is its label)."""
+
+    run_id: str
+    persona: str
+    slot_id: str
+    platform: str
+    account: str
+    idempotency_key: str
+    status: str  # "sending" | "posted" | "found" | "rejected" | "error"
+    post_id: str | None = None
+    url: str | None = None
+    reason: str | None = None
+    attempts: int = 1
+
+
 class Ledger:
     """Append-only call log plus the reply cache, over one SQLite connection."""
 
@@ -104,6 +121,16 @@ class Ledger:
                 "ORDER BY id", (persona, *chunk))
             found.update({str(slot_id): str(record) for slot_id, record in rows})
         return found
+
+    def record_publish(self, row: PublishAttemptRow) -> None:
+        """Append one publish event (written before a post is sent, and after its answer)."""
+        self.db.execute(
+            "INSERT INTO publish_attempts (run_id, persona, slot_id, platform, account, "
+            "idempotency_key, status, post_id, url, reason, attempts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.run_id, row.persona, row.slot_id, row.platform, row.account,
+             row.idempotency_key, row.status, row.post_id, row.url, row.reason, row.attempts),
+        )
 
     def close(self) -> None:
         """Close the connection."""

@@ -109,3 +109,29 @@ def m004_tweets(db: sqlite3.Connection) -> None:
 def m005_tweet_records(db: sqlite3.Connection) -> None:
     """The accepted post itself, so a run that dies before saving its file loses no paid post."""
     db.execute("ALTER TABLE tweets ADD COLUMN record_json TEXT")
+
+
+@migration
+def m006_publish_attempts(db: sqlite3.Connection) -> None:
+    """One row per publish event of a slot: `sending` is written before the post leaves, then
+    `posted`, `found` (an uncertain attempt that the platform had), `rejected` or `error`."""
+    db.execute(
+        """
+        CREATE TABLE publish_attempts (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            persona TEXT NOT NULL,
+            slot_id TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            account TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            post_id TEXT,
+            url TEXT,
+            reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )
+        """
+    )
+    db.execute("CREATE INDEX publish_attempts_key ON publish_attempts (idempotency_key)")

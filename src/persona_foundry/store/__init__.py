@@ -5,6 +5,7 @@ typed load/save, one error policy (InputError naming the file), one locked read-
 (`locking.locked_update`) with a version check, and the slot lifecycle as data (`slots.MOVES`).
 """
 
+from .accounts_file import Account, AccountsFile, SecretRef, read_accounts, update_accounts
 from .calendar_file import (
     Calendar,
     CalendarEvent,
@@ -44,11 +45,14 @@ __all__ = [
     "MOVES",
     "PF_EXTENSION",
     "SLOT_STATUSES",
+    "Account",
+    "AccountsFile",
     "Calendar",
     "CalendarEvent",
     "OutputLayout",
     "PersonaExtension",
     "PublishRecord",
+    "SecretRef",
     "Slot",
     "SlotMove",
     "SlotMoveError",
@@ -64,6 +68,7 @@ __all__ = [
     "extensions_with",
     "locked_update",
     "next_status",
+    "read_accounts",
     "read_calendar",
     "read_calendar_versioned",
     "read_card_json",
@@ -72,6 +77,7 @@ __all__ = [
     "read_tweet_file_versioned",
     "read_tweet_files",
     "save_tweet_file",
+    "update_accounts",
     "update_calendar",
     "update_card_json",
     "update_tweet_file",

@@ -42,6 +42,9 @@ class PublishRecord(BaseModel):
     post_id: str | None = None
     url: str | None = None
     at: str | None = None
+    # True when the post was handed to the platform's own scheduler (it goes live at the slot's
+    # time, not at `at`).
+    scheduled: bool = False
 
 
 class Slot(BaseModel):

@@ -15,6 +15,8 @@ LOGS_DIR = "logs"
 GRAPH_JSON = "social_graph.json"
 ACCOUNTS_FILE = "accounts.yaml"
 LEDGER_FILENAME = "ledger.db"
+# Private state of long-running commands (platform sessions): mode 0700, never shared.
+PRIVATE_DIR = ".private"
 # The folders whose parent is the output folder: a file found inside one of them tells where
 # its output folder is without guessing `parent.parent`.
 CONTENT_DIRS = (PERSONAS_DIR, CALENDARS_DIR, TWEETS_DIR, IMAGES_DIR)
@@ -70,6 +72,11 @@ class OutputLayout:
     def accounts_path(self) -> Path:
         """Which platform account each persona publishes to."""
         return self.root / ACCOUNTS_FILE
+
+    @property
+    def private_dir(self) -> Path:
+        """Private state (platform login sessions): created 0700, files in it 0600."""
+        return self.root / PRIVATE_DIR
 
     def card_path(self, persona_key: str) -> Path:
         """Where the persona command writes this persona's card."""

@@ -2,8 +2,9 @@
 
     planned ─draft─▶ drafted ─approve─▶ approved ─start_publish─▶ publishing ─confirm─▶ posted
        │ fail          ▲            edit ◀─┘ (changed text needs approving again)  │ reject
-       ▼               │                                                          ▼
-    failed ──draft─────┘                                                        failed
+       ▼               │                               defer (429/401) ◀──────────┤
+    failed ──draft─────┘                                                          ▼
+                                                                                failed
     (skip from planned, drafted, approved or failed; unskip back to planned)
 
 Who makes a move — `tweets` drafting, a user approving in the CLI or the studio, the publisher —
@@ -19,7 +20,7 @@ SlotStatus = Literal["planned", "drafted", "approved", "publishing", "posted", "
                      "failed"]
 SLOT_STATUSES: tuple[SlotStatus, ...] = get_args(SlotStatus)
 SlotMove = Literal["draft", "fail", "approve", "edit", "skip", "unskip", "start_publish",
-                   "confirm", "reject", "mark_posted"]
+                   "confirm", "reject", "defer", "mark_posted"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ MOVES: dict[SlotMove, Move] = {
                           "a publish attempt was recorded and is about to be sent"),
     "confirm": Move(frozenset({"publishing"}), "posted", "the platform answered with its post"),
     "reject": Move(frozenset({"publishing"}), "failed", "the platform refused the post"),
+    "defer": Move(frozenset({"publishing"}), "approved",
+                  "the platform turned the account away for now (429, 401): nothing went out"),
     "mark_posted": Move(frozenset({"drafted", "approved"}), "posted",
                         "a person posted it by hand"),
 }

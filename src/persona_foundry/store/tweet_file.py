@@ -52,6 +52,10 @@ class TweetRecord(BaseModel):
     image_path: str | None = None
     image_status: str | None = None
     image: ImageFacts | None = None
+    # Set by the publisher once the platform took the post (the calendar slot says the same).
+    posted_id: str | None = None
+    posted_url: str | None = None
+    posted_at: str | None = None
 
 
 class TweetFile(BaseModel):

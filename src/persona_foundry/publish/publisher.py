@@ -1,0 +1,418 @@
+"""The exactly-once publishing loop: approved slots go out at their time, each exactly once.
+
+For every slot it sends, in this order:
+
+1. the slot moves `approved → publishing` with its idempotency key (calendar, locked), and a
+   `sending` row goes to the ledger — both before a byte leaves;
+2. the post is sent (images with alt text first); a 429 waits for the platform's reset, a 5xx
+   or timeout backs off and asks the platform whether the post arrived before sending again;
+3. the slot moves `publishing → posted` with the platform's id and URL (calendar, tweet record,
+   ledger). A refusal (4xx) moves it to `failed` with the platform's reason; the rest go on.
+
+A process that dies between 2 and 3 leaves the slot `publishing`: an *uncertain* attempt. The
+next run asks the platform (`Platform.find`: the account's recent posts) before sending it
+again, so a post is neither published twice nor silently dropped. Only one publisher runs per
+output folder at a time (a lock in its private state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from ..errors import (
+    AccountRefusedError,
+    ConfigurationError,
+    InputError,
+    OutputError,
+    PlatformUnavailableError,
+    PostRejectedError,
+    PublishError,
+    RateLimitedError,
+)
+from ..ledger import Ledger, PublishAttemptRow
+from ..store import (
+    Account,
+    Calendar,
+    OutputLayout,
+    PublishRecord,
+    Slot,
+    TweetFile,
+    TweetRecord,
+    read_accounts,
+    read_calendar,
+    read_tweet_file,
+    update_calendar,
+    update_tweet_file,
+)
+from .base import OutgoingPost, Platform, PlatformSpec, PreparedImage, PublishedPost
+from .credentials import resolve_secrets
+from .images import prepare_image
+from .retry import MAX_RATE_LIMIT_WAIT_S, MAX_SEND_ATTEMPTS, backoff_s, rate_limit_wait_s
+from .schedule import Plan, plan_account
+
+log = logging.getLogger(__name__)
+PRIVATE_DIR_MODE = 0o700
+KEY_DIGEST_CHARS = 16
+AfterSend = Callable[[OutgoingPost, PublishedPost], None]
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """What happened to one slot in a run."""
+
+    persona: str
+    slot_id: str
+    status: str  # posted | found | scheduled | rejected | deferred | error | due | waiting
+    detail: str = ""
+    url: str = ""
+
+
+@dataclass
+class PublishSummary:
+    """A run's outcomes, what comes next, and the problems that stopped an account."""
+
+    outcomes: list[PublishOutcome] = field(default_factory=list)
+    upcoming: list[tuple[str, str, datetime]] = field(default_factory=list)
+    next_due: datetime | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a post failed or an account could not publish, else 0."""
+        bad = any(o.status in ("rejected", "error") for o in self.outcomes)
+        return 1 if bad or self.problems else 0
+
+
+@dataclass
+class _AccountRun:
+    """One account's platform and state within a run."""
+
+    account: Account
+    spec: PlatformSpec
+    platform: Platform | None = None
+    stopped: str | None = None
+    retry_at: float | None = None  # a rate limit's reset: the account goes on then
+
+
+def idempotency_key(persona: str, slot: Slot) -> str:
+    """The same key for every attempt of the same content; new content, a new key."""
+    content = f"{slot.text}\0{slot.image_path or ''}".encode()
+    return f"pf-{persona}-{slot.id}-{hashlib.sha256(content).hexdigest()[:KEY_DIGEST_CHARS]}"
+
+
+@contextmanager
+def publisher_lock(layout: OutputLayout) -> Iterator[None]:
+    """Hold the output folder's publisher lock, or an OutputError if another one holds it."""
+    private = ensure_private_dir(layout)
+    lock = FileLock(str(private / "publish.lock"), timeout=0)
+    try:
+        with lock:
+            yield
+    except Timeout as exc:
+        raise OutputError(f"another publisher is already running on {layout.root}") from exc
+
+
+def ensure_private_dir(layout: OutputLayout) -> Path:
+    """The output folder's private state directory, readable by its owner only."""
+    private = layout.private_dir
+    private.mkdir(parents=True, exist_ok=True)
+    os.chmod(private, PRIVATE_DIR_MODE)
+    return private
+
+
+class Publisher:
+    """Publishes an output folder's approved slots through the accounts in accounts.yaml."""
+
+    def __init__(self, layout: OutputLayout, ledger: Ledger, platforms: Mapping[str, PlatformSpec],
+                 *, run_id: str, after_send: AfterSend | None = None,
+                 clock: Callable[[], float] = time.time, stop: asyncio.Event | None = None
+                 ) -> None:
+        self.layout, self.ledger, self.platforms, self.run_id = layout, ledger, platforms, run_id
+        self._after_send = after_send
+        self._clock = clock
+        self.stop = stop or asyncio.Event()
+
+    async def run_once(self, *, through: date | None = None, dry_run: bool = False
+                       ) -> PublishSummary:
+        """Publish every due slot (and every uncertain attempt) once; say what comes next."""
+        summary = PublishSummary()
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        accounts = read_accounts(self.layout.accounts_path)
+        for persona, calendars in self._calendars_by_persona().items():
+            account = accounts.for_persona(persona)
+            if account is None:
+                continue
+            spec = self.platforms.get(account.platform)
+            if spec is None:
+                summary.problems.append(f"{persona}: unknown platform {account.platform!r} "
+                                        f"(known: {', '.join(sorted(self.platforms))})")
+                continue
+            plan = plan_account(calendars, spec, account, now=now, through=through)
+            summary.upcoming += plan.upcoming
+            if plan.next_due and (summary.next_due is None or plan.next_due < summary.next_due):
+                summary.next_due = plan.next_due
+            run = _AccountRun(account, spec)
+            try:
+                await self._run_account(run, plan, summary, dry_run=dry_run)
+            finally:
+                if run.platform is not None:
+                    await run.platform.aclose()
+            if run.retry_at is not None:
+                retry = datetime.fromtimestamp(run.retry_at, UTC)
+                summary.next_due = min(summary.next_due or retry, retry)
+        return summary
+
+    def _calendars_by_persona(self) -> dict[str, list[tuple[Path, Calendar]]]:
+        found: dict[str, list[tuple[Path, Calendar]]] = {}
+        for path in self.layout.calendar_paths():
+            calendar = read_calendar(path)
+            found.setdefault(calendar.persona_key, []).append((path, calendar))
+        return found
+
+    async def _run_account(self, run: _AccountRun, plan: Plan, summary: PublishSummary, *,
+                           dry_run: bool) -> None:
+        persona = run.account.persona
+        try:
+            secrets = resolve_secrets(run.account, run.spec.secret_names)
+        except ConfigurationError as exc:
+            if plan.sends:
+                summary.problems.append(f"{persona}: {exc}")
+            return
+        for item in plan.sends:
+            if dry_run:
+                when = "schedule for" if item.schedule else "due"
+                summary.outcomes.append(PublishOutcome(persona, item.slot.id, "due",
+                                                       f"{when} {item.when.isoformat()}"))
+                continue
+            if self.stop.is_set() or run.stopped:
+                break
+            if run.platform is None:
+                run.platform = run.spec.open(run.account, secrets,
+                                             ensure_private_dir(self.layout))
+            summary.outcomes.append(await self._publish_slot(run, item.path, item.calendar,
+                                                             item.slot, item.schedule))
+        if run.stopped:
+            summary.problems.append(f"{persona}: stopped for this run: {run.stopped}")
+
+    async def _publish_slot(self, run: _AccountRun, path: Path, calendar: Calendar, slot: Slot,
+                            schedule: datetime | None) -> PublishOutcome:
+        persona, platform = calendar.persona_key, run.platform
+        if platform is None:  # opened by _run_account before the first slot
+            raise ConfigurationError(f"{persona}: no platform open")
+        uncertain = slot.status == "publishing"
+        try:
+            post = self._outgoing(calendar, slot, run, schedule)
+        except InputError as exc:
+            return PublishOutcome(persona, slot.id, "waiting", str(exc))
+        # 1. An uncertain attempt is looked for before anything is sent again.
+        if uncertain:
+            try:
+                found = await platform.find(post)
+            except PublishError as exc:
+                run.stopped = f"cannot check an uncertain attempt: {exc}"
+                return PublishOutcome(persona, slot.id, "error", run.stopped)
+            if found is not None:
+                return self._confirm(path, post, run, found, "found")
+        # 2. Otherwise the attempt is recorded before anything leaves.
+        elif not self._start(path, post, run):
+            return PublishOutcome(persona, slot.id, "waiting", "changed since it was read")
+        problem = run.spec.text_problem(post.text)
+        if problem is not None:
+            return self._reject(path, post, run, f"not sent: {problem}")
+        # 3. Send, then confirm.
+        try:
+            published = await self._send(platform, post)
+        except PostRejectedError as exc:
+            return self._reject(path, post, run, f"{exc.platform} refused it: {exc.reason}")
+        except RateLimitedError as exc:
+            run.stopped, run.retry_at = str(exc), exc.reset_at
+            return self._defer(path, post, run, str(exc))
+        except AccountRefusedError as exc:
+            run.stopped = str(exc)
+            return self._defer(path, post, run, str(exc))
+        except PlatformUnavailableError as exc:
+            run.stopped = str(exc)
+            self._record(run, post, "error", reason=str(exc))
+            return PublishOutcome(persona, slot.id, "error",
+                                  f"uncertain, checked before the next send: {exc}")
+        if self._after_send is not None:
+            self._after_send(post, published)
+        return self._confirm(path, post, run, published,
+                             "scheduled" if published.scheduled else "posted")
+
+    def _outgoing(self, calendar: Calendar, slot: Slot, run: _AccountRun,
+                  schedule: datetime | None) -> OutgoingPost:
+        """The post of a slot as every attempt sends it (InputError: its image is not ready)."""
+        persona = calendar.persona_key
+        images: tuple[PreparedImage, ...] = ()
+        if slot.format == "image" or slot.image_path:
+            image = self._image_file(persona, slot)
+            images = (prepare_image(image, self._alt_text(slot),
+                                    max_bytes=run.spec.max_image_bytes,
+                                    max_alt_chars=run.spec.max_alt_chars),)
+        key = (slot.publish.idempotency_key if slot.publish and slot.status == "publishing"
+               else idempotency_key(persona, slot))
+        return OutgoingPost(persona=persona, slot_id=slot.id, text=slot.text or "",
+                            scheduled_at=datetime.fromisoformat(slot.scheduled_at),
+                            idempotency_key=key, language=run.account.language,
+                            images=images, schedule_for=schedule)
+
+    def _image_file(self, persona: str, slot: Slot) -> Path:
+        """The slot's image, found inside this output folder only (never elsewhere on disk)."""
+        if not slot.image_path:
+            raise InputError(f"slot {slot.id}", "an image post whose image is not rendered yet")
+        named = Path(slot.image_path)
+        for candidate in (named, self.layout.images_for(persona) / named.name):
+            if candidate.is_file() and self.layout.contains(candidate):
+                return candidate
+        raise InputError(named, "post image not found inside the output folder")
+
+    def _alt_text(self, slot: Slot) -> str:
+        """The image's description: the post record's alt text, else the prompt it came from."""
+        record = self._tweet_record(slot)
+        if record is not None:
+            alt = str((record.model_extra or {}).get("alt_text") or record.image_prompt or "")
+            if alt.strip():
+                return alt.strip()
+        return f"Image for a post about {slot.theme}"
+
+    def _tweet_path(self, slot: Slot) -> Path | None:
+        if not slot.tweet_file:
+            return None
+        path = self.layout.tweets_dir / Path(slot.tweet_file).name
+        return path if path.is_file() else None
+
+    def _tweet_record(self, slot: Slot) -> TweetRecord | None:
+        path = self._tweet_path(slot)
+        if path is None:
+            return None
+        try:
+            return next((r for r in read_tweet_file(path).tweets if r.slot_id == slot.id), None)
+        except InputError:
+            return None
+
+    async def _send(self, platform: Platform, post: OutgoingPost) -> PublishedPost:
+        """One post with its retries: 429 waits for the reset, 5xx backs off and asks first."""
+        for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
+            try:
+                return await platform.publish(post)
+            except RateLimitedError as exc:
+                wait = rate_limit_wait_s(exc.reset_at, now=self._clock(), attempt=attempt)
+                if wait > MAX_RATE_LIMIT_WAIT_S or attempt == MAX_SEND_ATTEMPTS:
+                    raise
+                log.warning("%s: rate limited, waiting %.1f s for its reset", post.slot_id, wait)
+                if await self._pause(wait):
+                    raise
+            except PlatformUnavailableError as exc:
+                if attempt == MAX_SEND_ATTEMPTS:
+                    raise
+                log.warning("%s: %s; retrying (attempt %d)", post.slot_id, exc, attempt + 1)
+                if await self._pause(backoff_s(attempt)):
+                    raise
+                # The failed request may have posted: ask before sending it again.
+                found = await platform.find(post)
+                if found is not None:
+                    return found
+        raise PlatformUnavailableError("publisher", "no attempt left")  # loop always returns
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, or return True at once when the publisher is asked to stop."""
+        try:
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _start(self, path: Path, post: OutgoingPost, run: _AccountRun) -> bool:
+        """approved → publishing with the key, if the slot still holds this very post."""
+
+        def start(calendar: Calendar) -> bool:
+            slot = calendar.slot(post.slot_id)
+            if slot.status != "approved" or (slot.text or "") != post.text:
+                return False
+            slot.apply("start_publish")
+            slot.failure = None
+            slot.publish = PublishRecord(platform=run.spec.name, account=run.account.label,
+                                         idempotency_key=post.idempotency_key)
+            return True
+
+        started = update_calendar(path, start)
+        if started:
+            self._record(run, post, "sending")
+        return started
+
+    def _confirm(self, path: Path, post: OutgoingPost, run: _AccountRun,
+                 published: PublishedPost, status: str) -> PublishOutcome:
+        """publishing → posted, with the platform's id and URL everywhere the post is kept."""
+        at = datetime.now(UTC).isoformat()
+
+        def confirm(calendar: Calendar) -> Slot:
+            slot = calendar.slot(post.slot_id)
+            slot.apply("confirm")
+            slot.publish = PublishRecord(
+                platform=run.spec.name, account=run.account.label,
+                idempotency_key=post.idempotency_key, post_id=published.post_id,
+                url=published.url or None, at=at, scheduled=published.scheduled)
+            return slot
+
+        slot = update_calendar(path, confirm)
+        self._mark_tweet_record(slot, published, at)
+        self._record(run, post, status, post_id=published.post_id, url=published.url)
+        return PublishOutcome(post.persona, post.slot_id, status, url=published.url)
+
+    def _mark_tweet_record(self, slot: Slot, published: PublishedPost, at: str) -> None:
+        path = self._tweet_path(slot)
+        if path is None:
+            return
+
+        def mark(tweet_file: TweetFile) -> None:
+            for record in tweet_file.tweets:
+                if record.slot_id == slot.id:
+                    record.posted_id, record.posted_url = published.post_id, published.url or None
+                    record.posted_at = at
+
+        update_tweet_file(path, mark)
+
+    def _reject(self, path: Path, post: OutgoingPost, run: _AccountRun,
+                reason: str) -> PublishOutcome:
+        """publishing → failed with the platform's reason; the rest of the run goes on."""
+
+        def reject(calendar: Calendar) -> None:
+            slot = calendar.slot(post.slot_id)
+            slot.apply("reject")
+            slot.failure = reason
+
+        update_calendar(path, reject)
+        self._record(run, post, "rejected", reason=reason)
+        return PublishOutcome(post.persona, post.slot_id, "rejected", reason)
+
+    def _defer(self, path: Path, post: OutgoingPost, run: _AccountRun,
+               reason: str) -> PublishOutcome:
+        """publishing → approved: the platform refused for now and nothing went out."""
+
+        def defer(calendar: Calendar) -> None:
+            calendar.slot(post.slot_id).apply("defer")
+
+        update_calendar(path, defer)
+        self._record(run, post, "deferred", reason=reason)
+        return PublishOutcome(post.persona, post.slot_id, "deferred", reason)
+
+    def _record(self, run: _AccountRun, post: OutgoingPost, status: str, *,
+                post_id: str | None = None, url: str | None = None,
+                reason: str | None = None) -> None:
+        self.ledger.record_publish(PublishAttemptRow(
+            run_id=self.run_id, persona=post.persona, slot_id=post.slot_id,
+            platform=run.spec.name, account=run.account.label,
+            idempotency_key=post.idempotency_key, status=status, post_id=post_id,
+            url=url or None, reason=reason))
