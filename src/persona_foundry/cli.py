@@ -31,6 +31,7 @@ from .pipeline import PersonaRunOptions, generate_personas
 from .population import load_population_spec
 from .posts import read_posts, render_posts
 from .profile import load_profile
+from .publish import cli as publish_commands
 from .quality import QualityReport, quality_report
 from .quality.render import print_quality, quality_html
 from .report import (
@@ -367,3 +368,5 @@ def setup() -> None:
 
 app.command()(image_commands.images)
 app.command()(image_commands.portrait)
+app.add_typer(publish_commands.accounts_app, name="accounts")
+app.command()(publish_commands.publish)

@@ -312,13 +312,13 @@ class Publisher:
                 if wait > MAX_RATE_LIMIT_WAIT_S or attempt == MAX_SEND_ATTEMPTS:
                     raise
                 log.warning("%s: rate limited, waiting %.1f s for its reset", post.slot_id, wait)
-                if await self._pause(wait):
+                if await self.pause(wait):
                     raise
             except PlatformUnavailableError as exc:
                 if attempt == MAX_SEND_ATTEMPTS:
                     raise
                 log.warning("%s: %s; retrying (attempt %d)", post.slot_id, exc, attempt + 1)
-                if await self._pause(backoff_s(attempt)):
+                if await self.pause(backoff_s(attempt)):
                     raise
                 # The failed request may have posted: ask before sending it again.
                 found = await platform.find(post)
@@ -326,7 +326,7 @@ class Publisher:
                     return found
         raise PlatformUnavailableError("publisher", "no attempt left")  # loop always returns
 
-    async def _pause(self, seconds: float) -> bool:
+    async def pause(self, seconds: float) -> bool:
         """Sleep, or return True at once when the publisher is asked to stop."""
         try:
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
