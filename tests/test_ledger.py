@@ -14,6 +14,11 @@ EXPECTED_CALL_COLUMNS = {
     "error", "created_at",
 }
 
+EXPECTED_PUBLISH_COLUMNS = {
+    "id", "run_id", "persona", "slot_id", "platform", "account", "idempotency_key", "status",
+    "post_id", "url", "reason", "attempts", "created_at",
+}
+
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
@@ -23,6 +28,7 @@ def test_blank_database_gets_every_migration(tmp_path: Path) -> None:
     ledger = open_ledger(tmp_path / "ledger.db")
     assert _columns(ledger.db, "calls") == EXPECTED_CALL_COLUMNS
     assert "slot_id" in _columns(ledger.db, "tweets")
+    assert _columns(ledger.db, "publish_attempts") == EXPECTED_PUBLISH_COLUMNS
     assert _columns(ledger.db, "cache") == {
         "fingerprint", "stage", "output_json", "call_id", "created_at"}
     applied = [row[0] for row in ledger.db.execute("SELECT name FROM _migrations ORDER BY rowid")]
@@ -46,6 +52,7 @@ def test_old_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     ledger = open_ledger(path)
     assert _columns(ledger.db, "calls") == EXPECTED_CALL_COLUMNS
     assert ledger.db.execute("SELECT cached_tokens, stage FROM calls").fetchall() == [(0, "core")]
+    assert _columns(ledger.db, "publish_attempts") == EXPECTED_PUBLISH_COLUMNS
     assert migrate(ledger.db) == []  # idempotent
     ledger.close()
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from mastodon import Mastodon
 from mastodon_mock.config import SeedAccount, SeedConfig
@@ -147,8 +148,8 @@ def statuses(server: MockServer) -> list[Any]:
 
 
 def add_fault(server: MockServer, rule: dict[str, Any]) -> None:
-    import requests
-    requests.post(f"{server.base_url}/api/v1/_mock/faults", json=rule, timeout=10)
+    """mastodon-mock's fault injection: the next matching requests get this answer."""
+    httpx.post(f"{server.base_url}/api/v1/_mock/faults", json=rule, timeout=10).raise_for_status()
 
 
 def assert_no_secret_written(layout: OutputLayout) -> None:

@@ -308,10 +308,11 @@ class PostFormat(StrEnum):
 def export_posts(
     files: Annotated[list[Path], typer.Argument(help="Tweet files (out/tweets/*.json).")],
     fmt: Annotated[PostFormat, typer.Option("--format", "-f")] = PostFormat.csv,
-    status: Annotated[str, typer.Option(help="drafted, approved, or all.")] = "all",
+    status: Annotated[str, typer.Option(help="drafted, approved, posted, or all.")] = "all",
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
 ) -> None:
-    """Posts as CSV or JSON for a scheduling tool: date, time, zone, account, text, image."""
+    """Posts as CSV or JSON for a scheduling tool: date, time, zone, account, text, image, and
+    the platform's post id and URL once published."""
     try:
         posts = [post for path in files for post in read_posts(path)
                  if status in ("all", post.status)]

@@ -9,9 +9,10 @@ from datetime import datetime
 from pathlib import Path
 
 from .files import pretty_json
-from .store import OutputLayout, TweetFile, read_calendar, read_tweet_file
+from .store import OutputLayout, Slot, TweetFile, read_calendar, read_tweet_file
 
-COLUMNS = ("date", "time", "timezone", "account", "text", "image_path", "status", "slot_id")
+COLUMNS = ("date", "time", "timezone", "account", "text", "image_path", "status", "slot_id",
+           "post_id", "post_url")
 EXPORTABLE = ("drafted", "approved")
 
 
@@ -27,27 +28,33 @@ class Post:
     image_path: str
     status: str
     slot_id: str
+    post_id: str = ""  # the platform's id and URL once the publisher posted it
+    post_url: str = ""
 
 
-def _slot_statuses(tweet_file: Path, data: TweetFile) -> dict[str, str]:
-    """Current slot statuses from the calendar (approval happens there), if it exists."""
+def _calendar_slots(tweet_file: Path, data: TweetFile) -> dict[str, Slot]:
+    """Current slots from the calendar (approval and publishing happen there), if it exists."""
     path = OutputLayout.of_file(tweet_file).calendar_path(data.persona_key, data.month)
     if not path.exists():
         return {}
-    return {slot.id: slot.status for slot in read_calendar(path).slots}
+    return {slot.id: slot for slot in read_calendar(path).slots}
 
 
 def read_posts(tweet_file: Path) -> list[Post]:
     """The posts of one tweet file, with their calendar status."""
     data = read_tweet_file(tweet_file)
-    statuses = _slot_statuses(tweet_file, data)
+    slots = _calendar_slots(tweet_file, data)
     posts = []
     for tweet in data.tweets:
         when = datetime.fromisoformat(tweet.scheduled_at)
+        slot = slots.get(tweet.slot_id)
+        published = slot.publish if slot is not None else None
         posts.append(Post(
             date=when.date().isoformat(), time=when.strftime("%H:%M"), timezone=data.timezone,
             account=f"@{data.handle}", text=tweet.text, image_path=tweet.image_path or "",
-            status=statuses.get(tweet.slot_id, "drafted"), slot_id=tweet.slot_id,
+            status=slot.status if slot is not None else "drafted", slot_id=tweet.slot_id,
+            post_id=(published.post_id if published else None) or tweet.posted_id or "",
+            post_url=(published.url if published else None) or tweet.posted_url or "",
         ))
     return posts
 
