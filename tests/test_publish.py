@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -477,12 +477,3 @@ def test_a_missing_secret_names_where_it_should_be_and_sends_nothing(
 
     assert summary.exit_code == 1 and "PF_TEST_MASTODON_ACCESS_TOKEN" in summary.problems[0]
     assert statuses(mastodon) == [] and slots(layout)[0].status == "approved"
-
-
-def test_through_date_is_read_in_the_personas_zone() -> None:
-    # 00:30 in Paris on the 6th is still the 5th in UTC: --through 2026-12-05 must not cover it.
-    from persona_foundry.publish.schedule import _is_due
-    late = datetime(2026, 12, 6, 0, 30, tzinfo=ZONE)
-    now = datetime(2026, 11, 1, tzinfo=UTC)
-    assert not _is_due(late, now, date(2026, 12, 5))
-    assert _is_due(late, now, date(2026, 12, 6))

@@ -18,7 +18,6 @@ output folder at a time (a lock in its private state).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import time
@@ -48,22 +47,19 @@ from ..store import (
     PublishRecord,
     Slot,
     TweetFile,
-    TweetRecord,
     read_accounts,
     read_calendar,
-    read_tweet_file,
     update_calendar,
     update_tweet_file,
 )
-from .base import OutgoingPost, Platform, PlatformSpec, PreparedImage, PublishedPost
+from .base import OutgoingPost, Platform, PlatformSpec, PublishedPost
 from .credentials import resolve_secrets
-from .images import prepare_image
+from .outgoing import PostBuilder
 from .retry import MAX_RATE_LIMIT_WAIT_S, MAX_SEND_ATTEMPTS, backoff_s, rate_limit_wait_s
 from .schedule import Plan, plan_account
 
 log = logging.getLogger(__name__)
 PRIVATE_DIR_MODE = 0o700
-KEY_DIGEST_CHARS = 16
 AfterSend = Callable[[OutgoingPost, PublishedPost], None]
 
 
@@ -105,12 +101,6 @@ class _AccountRun:
     retry_at: float | None = None  # a rate limit's reset: the account goes on then
 
 
-def idempotency_key(persona: str, slot: Slot) -> str:
-    """The same key for every attempt of the same content; new content, a new key."""
-    content = f"{slot.text}\0{slot.image_path or ''}".encode()
-    return f"pf-{persona}-{slot.id}-{hashlib.sha256(content).hexdigest()[:KEY_DIGEST_CHARS]}"
-
-
 @contextmanager
 def publisher_lock(layout: OutputLayout) -> Iterator[None]:
     """Hold the output folder's publisher lock, or an OutputError if another one holds it."""
@@ -139,6 +129,7 @@ class Publisher:
                  clock: Callable[[], float] = time.time, stop: asyncio.Event | None = None
                  ) -> None:
         self.layout, self.ledger, self.platforms, self.run_id = layout, ledger, platforms, run_id
+        self.posts = PostBuilder(layout)
         self._after_send = after_send
         self._clock = clock
         self.stop = stop or asyncio.Event()
@@ -149,7 +140,7 @@ class Publisher:
         summary = PublishSummary()
         now = datetime.fromtimestamp(self._clock(), UTC)
         accounts = read_accounts(self.layout.accounts_path)
-        for persona, calendars in self._calendars_by_persona().items():
+        for persona, calendars in self._calendars_by_persona(summary).items():
             account = accounts.for_persona(persona)
             if account is None:
                 continue
@@ -173,10 +164,16 @@ class Publisher:
                 summary.next_due = min(summary.next_due or retry, retry)
         return summary
 
-    def _calendars_by_persona(self) -> dict[str, list[tuple[Path, Calendar]]]:
+    def _calendars_by_persona(self, summary: PublishSummary
+                              ) -> dict[str, list[tuple[Path, Calendar]]]:
+        """Every readable calendar by persona (an unreadable one is a problem, not a stop)."""
         found: dict[str, list[tuple[Path, Calendar]]] = {}
         for path in self.layout.calendar_paths():
-            calendar = read_calendar(path)
+            try:
+                calendar = read_calendar(path)
+            except InputError as exc:
+                summary.problems.append(str(exc))
+                continue
             found.setdefault(calendar.persona_key, []).append((path, calendar))
         return found
 
@@ -212,7 +209,7 @@ class Publisher:
             raise ConfigurationError(f"{persona}: no platform open")
         uncertain = slot.status == "publishing"
         try:
-            post = self._outgoing(calendar, slot, run, schedule)
+            post = self.posts.build(calendar, slot, run.account, run.spec, schedule)
         except InputError as exc:
             return PublishOutcome(persona, slot.id, "waiting", str(exc))
         # 1. An uncertain attempt is looked for before anything is sent again.
@@ -238,7 +235,8 @@ class Publisher:
         except RateLimitedError as exc:
             run.stopped, run.retry_at = str(exc), exc.reset_at
             return self._defer(path, post, run, str(exc))
-        except AccountRefusedError as exc:
+        except (AccountRefusedError, ConfigurationError) as exc:
+            # The account cannot post now (refused credentials, no such Postiz channel).
             run.stopped = str(exc)
             return self._defer(path, post, run, str(exc))
         except PlatformUnavailableError as exc:
@@ -250,57 +248,6 @@ class Publisher:
             self._after_send(post, published)
         return self._confirm(path, post, run, published,
                              "scheduled" if published.scheduled else "posted")
-
-    def _outgoing(self, calendar: Calendar, slot: Slot, run: _AccountRun,
-                  schedule: datetime | None) -> OutgoingPost:
-        """The post of a slot as every attempt sends it (InputError: its image is not ready)."""
-        persona = calendar.persona_key
-        images: tuple[PreparedImage, ...] = ()
-        if slot.format == "image" or slot.image_path:
-            image = self._image_file(persona, slot)
-            images = (prepare_image(image, self._alt_text(slot),
-                                    max_bytes=run.spec.max_image_bytes,
-                                    max_alt_chars=run.spec.max_alt_chars),)
-        key = (slot.publish.idempotency_key if slot.publish and slot.status == "publishing"
-               else idempotency_key(persona, slot))
-        return OutgoingPost(persona=persona, slot_id=slot.id, text=slot.text or "",
-                            scheduled_at=datetime.fromisoformat(slot.scheduled_at),
-                            idempotency_key=key, language=run.account.language,
-                            images=images, schedule_for=schedule)
-
-    def _image_file(self, persona: str, slot: Slot) -> Path:
-        """The slot's image, found inside this output folder only (never elsewhere on disk)."""
-        if not slot.image_path:
-            raise InputError(f"slot {slot.id}", "an image post whose image is not rendered yet")
-        named = Path(slot.image_path)
-        for candidate in (named, self.layout.images_for(persona) / named.name):
-            if candidate.is_file() and self.layout.contains(candidate):
-                return candidate
-        raise InputError(named, "post image not found inside the output folder")
-
-    def _alt_text(self, slot: Slot) -> str:
-        """The image's description: the post record's alt text, else the prompt it came from."""
-        record = self._tweet_record(slot)
-        if record is not None:
-            alt = str((record.model_extra or {}).get("alt_text") or record.image_prompt or "")
-            if alt.strip():
-                return alt.strip()
-        return f"Image for a post about {slot.theme}"
-
-    def _tweet_path(self, slot: Slot) -> Path | None:
-        if not slot.tweet_file:
-            return None
-        path = self.layout.tweets_dir / Path(slot.tweet_file).name
-        return path if path.is_file() else None
-
-    def _tweet_record(self, slot: Slot) -> TweetRecord | None:
-        path = self._tweet_path(slot)
-        if path is None:
-            return None
-        try:
-            return next((r for r in read_tweet_file(path).tweets if r.slot_id == slot.id), None)
-        except InputError:
-            return None
 
     async def _send(self, platform: Platform, post: OutgoingPost) -> PublishedPost:
         """One post with its retries: 429 waits for the reset, 5xx backs off and asks first."""
@@ -372,7 +319,7 @@ class Publisher:
         return PublishOutcome(post.persona, post.slot_id, status, url=published.url)
 
     def _mark_tweet_record(self, slot: Slot, published: PublishedPost, at: str) -> None:
-        path = self._tweet_path(slot)
+        path = self.posts.tweet_path(slot)
         if path is None:
             return
 
