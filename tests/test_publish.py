@@ -477,3 +477,56 @@ def test_a_missing_secret_names_where_it_should_be_and_sends_nothing(
 
     assert summary.exit_code == 1 and "PF_TEST_MASTODON_ACCESS_TOKEN" in summary.problems[0]
     assert statuses(mastodon) == [] and slots(layout)[0].status == "approved"
+
+
+def test_x_429_with_its_reset_header_waits_then_succeeds(tmp_path: Path) -> None:
+    fake = XFake(X_SECRETS["consumer_key"]).start()
+    reset = int(time.time()) + 2
+    fake.faults.append(Fault("POST", "/2/tweets", 429, {"x-rate-limit-reset": str(reset)},
+                             {"title": "Too Many Requests"}))
+    try:
+        layout = make_folder(tmp_path, 1, image=False)
+        add_account(layout, "x", fake.base_url, handle="ava")
+        summary = publish(layout)
+    finally:
+        fake.stop()
+    assert [o.status for o in summary.outcomes] == ["posted"] and len(fake.tweets) == 1
+    assert time.time() >= reset
+
+
+def test_bluesky_refusal_fails_the_post_and_an_uncertain_attempt_is_found_not_resent(
+        tmp_path: Path) -> None:
+    fake = BlueskyFake("ava.bsky.test", BLUESKY_PASSWORD).start()
+    fake.faults.append(Fault("POST", "/xrpc/com.atproto.repo.createRecord", 400, body={
+        "error": "InvalidRecord", "message": "Record/text must not be longer than 300"}))
+    try:
+        layout = make_folder(tmp_path, 3, image=False)
+        add_account(layout, "bluesky", fake.base_url, handle="ava.bsky.test")
+        first = publish(layout)
+
+        def crash_left_it_uncertain(calendar: Calendar) -> None:
+            slot = calendar.slots[1]  # already on the server, but the run "died" before saying
+            slot.status = "publishing"
+            slot.publish = None
+
+        update_calendar(layout.calendar_path("ava", "2026-12"), crash_left_it_uncertain)
+        second = publish(layout)
+    finally:
+        fake.stop()
+    assert [o.status for o in first.outcomes] == ["rejected", "posted", "posted"]
+    assert "must not be longer than 300" in (slots(layout)[0].failure or "")
+    assert [o.status for o in second.outcomes] == ["found"]
+    assert len(fake.records) == 2 and slots(layout)[1].status == "posted"
+
+
+def test_a_refused_token_sends_nothing_and_leaves_the_slots_approved(
+        mastodon: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PF_TEST_MASTODON_ACCESS_TOKEN", "not-the-token")
+    layout = make_folder(tmp_path, 2, image=False)
+    add_account(layout, "mastodon", mastodon.base_url)
+
+    summary = publish(layout)
+
+    assert [o.status for o in summary.outcomes] == ["deferred"]  # the second is not tried
+    assert [slot.status for slot in slots(layout)] == ["approved", "approved"]
+    assert "stopped for this run" in summary.problems[0] and summary.exit_code == 1
