@@ -382,6 +382,7 @@ def test_bluesky_recompresses_an_oversized_image_keeps_alt_aspect_and_its_sessio
     saved = layout_two.private_dir / session_files[0].name
     assert saved.stat().st_mode & 0o777 == 0o600
     assert layout.private_dir.stat().st_mode & 0o777 == 0o700
+    assert (layout.private_dir / ".gitignore").read_text() == "*\n"  # never committed
     assert slots(layout)[0].publish and "bsky.app/profile/ava.bsky.test/post/" in str(
         slots(layout)[0].publish.url)
     assert_no_secret_written(layout)

@@ -114,10 +114,14 @@ def publisher_lock(layout: OutputLayout) -> Iterator[None]:
 
 
 def ensure_private_dir(layout: OutputLayout) -> Path:
-    """The output folder's private state directory, readable by its owner only."""
+    """The output folder's private state directory: its owner's only, and ignored by git even
+    when someone commits the output folder (it holds platform login sessions)."""
     private = layout.private_dir
     private.mkdir(parents=True, exist_ok=True)
     os.chmod(private, PRIVATE_DIR_MODE)
+    ignore = private / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
     return private
 
 
