@@ -65,3 +65,11 @@ def test_through_date_is_read_in_the_personas_zone() -> None:
     late = datetime(2026, 12, 5, 23, 30, tzinfo=ZONE)
     assert _is_due(late, NOW, date(2026, 12, 5))
     assert not _is_due(late, NOW, date(2026, 12, 4))
+
+
+def test_an_uncertain_attempt_of_a_future_slot_goes_back_to_the_platforms_scheduler() -> None:
+    calendar = _calendar([NOW + timedelta(days=2)], status="publishing")
+    plan = plan_account([(Path("c.json"), calendar)], PLATFORMS["mastodon"],
+                        _account(native=True), now=NOW, through=None)
+    assert [item.schedule for item in plan.sends] == [
+        datetime.fromisoformat(calendar.slots[0].scheduled_at)]

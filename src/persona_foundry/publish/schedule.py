@@ -93,7 +93,10 @@ def plan_account(calendars: list[tuple[Path, Calendar]], spec: PlatformSpec, acc
         for slot in calendar.slots:
             when = _when(slot, zone)
             if slot.status == "publishing":
-                uncertain.append(SendItem(path, calendar, slot, when))
+                # A future slot only ever left early for the platform's own scheduler: if it
+                # must be sent again, it goes back there, not out at once.
+                ahead = None if _is_due(when, now, through) else when
+                uncertain.append(SendItem(path, calendar, slot, when, schedule=ahead))
             elif slot.status != "approved":
                 continue
             elif _is_due(when, now, through):
