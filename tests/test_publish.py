@@ -531,3 +531,18 @@ def test_a_refused_token_sends_nothing_and_leaves_the_slots_approved(
     assert [o.status for o in summary.outcomes] == ["deferred"]  # the second is not tried
     assert [slot.status for slot in slots(layout)] == ["approved", "approved"]
     assert "stopped for this run" in summary.problems[0] and summary.exit_code == 1
+
+
+def test_a_refusal_after_a_5xx_leaves_the_attempt_uncertain_not_failed(tmp_path: Path) -> None:
+    fake = XFake(X_SECRETS["consumer_key"]).start()
+    # The 503 may have posted; X's later 403 could be "duplicate content" of that very post.
+    fake.faults += [Fault("POST", "/2/tweets", 503, body={"title": "Service Unavailable"}),
+                    Fault("POST", "/2/tweets", 403, body={"detail": "duplicate content"})]
+    try:
+        layout = make_folder(tmp_path, 1, image=False)
+        add_account(layout, "x", fake.base_url, handle="ava")
+        summary = publish(layout)
+    finally:
+        fake.stop()
+    assert [o.status for o in summary.outcomes] == ["error"]
+    assert slots(layout)[0].status == "publishing"  # the next run looks for it first

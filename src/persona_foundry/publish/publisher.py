@@ -254,18 +254,18 @@ class Publisher:
                              "scheduled" if published.scheduled else "posted")
 
     async def _send(self, platform: Platform, post: OutgoingPost) -> PublishedPost:
-        """One post with its retries: 429 waits for the reset, 5xx backs off and asks first."""
+        """One post with its retries: 429 waits for the reset, 5xx backs off and asks first.
+
+        Once an attempt may have posted (a 5xx, a timeout), a later refusal or 429 no longer
+        proves that nothing went out: it is raised as PlatformUnavailableError, so the slot
+        stays `publishing` and the next run looks for the post before anything else.
+        """
+        maybe_sent = False
         for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
             try:
                 return await platform.publish(post)
-            except RateLimitedError as exc:
-                wait = rate_limit_wait_s(exc.reset_at, now=self._clock(), attempt=attempt)
-                if wait > MAX_RATE_LIMIT_WAIT_S or attempt == MAX_SEND_ATTEMPTS:
-                    raise
-                log.warning("%s: rate limited, waiting %.1f s for its reset", post.slot_id, wait)
-                if await self.pause(wait):
-                    raise
             except PlatformUnavailableError as exc:
+                maybe_sent = True
                 if attempt == MAX_SEND_ATTEMPTS:
                     raise
                 log.warning("%s: %s; retrying (attempt %d)", post.slot_id, exc, attempt + 1)
@@ -275,7 +275,19 @@ class Publisher:
                 found = await platform.find(post)
                 if found is not None:
                     return found
-        raise PlatformUnavailableError("publisher", "no attempt left")  # loop always returns
+            except PublishError as exc:
+                if maybe_sent:
+                    raise PlatformUnavailableError(exc.platform, f"{exc.reason}, after an "
+                                                   "attempt that may have posted") from exc
+                if not isinstance(exc, RateLimitedError):
+                    raise
+                wait = rate_limit_wait_s(exc.reset_at, now=self._clock(), attempt=attempt)
+                if wait > MAX_RATE_LIMIT_WAIT_S or attempt == MAX_SEND_ATTEMPTS:
+                    raise
+                log.warning("%s: rate limited, waiting %.1f s for its reset", post.slot_id, wait)
+                if await self.pause(wait):
+                    raise
+        raise PlatformUnavailableError("publisher", "no attempt left")  # the loop returns
 
     async def pause(self, seconds: float) -> bool:
         """Sleep, or return True at once when the publisher is asked to stop."""
