@@ -31,6 +31,7 @@ from persona_foundry.store import (
     Account,
     Calendar,
     OutputLayout,
+    PublishRecord,
     SecretRef,
     Slot,
     TweetFile,
@@ -546,3 +547,25 @@ def test_a_refusal_after_a_5xx_leaves_the_attempt_uncertain_not_failed(tmp_path:
         fake.stop()
     assert [o.status for o in summary.outcomes] == ["error"]
     assert slots(layout)[0].status == "publishing"  # the next run looks for it first
+
+
+def test_a_post_the_platform_scheduled_gets_its_live_url_once_it_is_out(
+        mastodon: MockServer, tmp_path: Path) -> None:
+    layout = make_folder(tmp_path, 1, image=False)
+    add_account(layout, "mastodon", mastodon.base_url)
+
+    def handed_to_the_scheduler(calendar: Calendar) -> None:
+        slot = calendar.slots[0]
+        slot.status = "posted"
+        slot.publish = PublishRecord(platform="mastodon", post_id="sched-1", scheduled=True)
+
+    update_calendar(layout.calendar_path("ava", "2026-12"), handed_to_the_scheduler)
+    api = Mastodon(access_token=MASTODON_TOKEN, api_base_url=mastodon.base_url)
+    live = api.status_post(slots(layout)[0].text)  # what the server did at the slot's time
+
+    publish(layout)
+
+    record = slots(layout)[0].publish
+    assert record is not None and not record.scheduled
+    assert (record.post_id, record.url) == (str(live["id"]), live["url"])
+    assert read_tweet_file(layout.tweet_paths()[0]).tweets[0].posted_url == live["url"]

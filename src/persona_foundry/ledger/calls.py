@@ -53,7 +53,7 @@ class PublishAttemptRow:
     platform: str
     account: str
     idempotency_key: str
-    status: str  # "sending" | "posted" | "found" | "rejected" | "error"
+    status: str  # sending | posted | scheduled | found | rejected | deferred | error | live
     post_id: str | None = None
     url: str | None = None
     reason: str | None = None

@@ -114,7 +114,8 @@ def m005_tweet_records(db: sqlite3.Connection) -> None:
 @migration
 def m006_publish_attempts(db: sqlite3.Connection) -> None:
     """One row per publish event of a slot: `sending` is written before the post leaves, then
-    `posted`, `found` (an uncertain attempt that the platform had), `rejected` or `error`."""
+    `posted`, `scheduled`, `found` (an uncertain attempt that the platform had), `rejected`,
+    `deferred`, `error`, or `live` (a scheduled post went out: its live URL)."""
     db.execute(
         """
         CREATE TABLE publish_attempts (

@@ -43,6 +43,14 @@ class PostBuilder:
                             idempotency_key=key, language=account.language,
                             images=images, schedule_for=schedule)
 
+    def build_text_only(self, calendar: Calendar, slot: Slot, account: Account) -> OutgoingPost:
+        """The post without its image: enough to look it up on the platform."""
+        key = slot.publish.idempotency_key if slot.publish else idempotency_key(
+            calendar.persona_key, slot)
+        return OutgoingPost(persona=calendar.persona_key, slot_id=slot.id, text=slot.text or "",
+                            scheduled_at=datetime.fromisoformat(slot.scheduled_at),
+                            idempotency_key=key, language=account.language)
+
     def _image_file(self, persona: str, slot: Slot) -> Path:
         """The slot's image, found inside this output folder only (never elsewhere on disk)."""
         if not slot.image_path:

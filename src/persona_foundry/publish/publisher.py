@@ -203,8 +203,37 @@ class Publisher:
                                              ensure_private_dir(self.layout))
             summary.outcomes.append(await self._publish_slot(run, item.path, item.calendar,
                                                              item.slot, item.schedule))
+        if not dry_run and not run.stopped:
+            await self._look_up_live(run, plan, secrets)
         if run.stopped:
             summary.problems.append(f"{persona}: stopped for this run: {run.stopped}")
+
+    async def _look_up_live(self, run: _AccountRun, plan: Plan, secrets: dict[str, str]) -> None:
+        """Give posts the platform's scheduler published their live id and URL."""
+        for item in plan.gone_live:
+            if run.platform is None:
+                run.platform = run.spec.open(run.account, secrets,
+                                             ensure_private_dir(self.layout))
+            post = self.posts.build_text_only(item.calendar, item.slot, run.account)
+            try:
+                found = await run.platform.find(post)
+            except PublishError as exc:
+                log.warning("%s: live URL not looked up: %s", item.slot.id, exc)
+                return
+            if found is None or found.scheduled or not found.url:
+                continue  # not published yet (or not by this account): asked again next run
+
+            def went_live(calendar: Calendar, found: PublishedPost = found,
+                          slot_id: str = item.slot.id) -> Slot:
+                slot = calendar.slot(slot_id)
+                if slot.publish is not None:
+                    slot.publish.post_id, slot.publish.url = found.post_id, found.url
+                    slot.publish.scheduled = False
+                return slot
+
+            slot = update_calendar(item.path, went_live)
+            self._mark_tweet_record(slot, found, slot.publish.at if slot.publish else None)
+            self._record(run, post, "live", post_id=found.post_id, url=found.url)
 
     async def _publish_slot(self, run: _AccountRun, path: Path, calendar: Calendar, slot: Slot,
                             schedule: datetime | None) -> PublishOutcome:
@@ -334,7 +363,7 @@ class Publisher:
         self._record(run, post, status, post_id=published.post_id, url=published.url)
         return PublishOutcome(post.persona, post.slot_id, status, url=published.url)
 
-    def _mark_tweet_record(self, slot: Slot, published: PublishedPost, at: str) -> None:
+    def _mark_tweet_record(self, slot: Slot, published: PublishedPost, at: str | None) -> None:
         path = self.posts.tweet_path(slot)
         if path is None:
             return

@@ -34,6 +34,8 @@ class Plan:
     """An account's sends for this run, what waits, and when the next one is due."""
 
     sends: list[SendItem] = field(default_factory=list)
+    # Posts the platform's scheduler held whose time has come: their live URL is looked up.
+    gone_live: list[SendItem] = field(default_factory=list)
     upcoming: list[tuple[str, str, datetime]] = field(default_factory=list)
     next_due: datetime | None = None
 
@@ -97,6 +99,9 @@ def plan_account(calendars: list[tuple[Path, Calendar]], spec: PlatformSpec, acc
                 # must be sent again, it goes back there, not out at once.
                 ahead = None if _is_due(when, now, through) else when
                 uncertain.append(SendItem(path, calendar, slot, when, schedule=ahead))
+            elif slot.status == "posted" and slot.publish and slot.publish.scheduled:
+                if when <= now:
+                    plan.gone_live.append(SendItem(path, calendar, slot, when))
             elif slot.status != "approved":
                 continue
             elif _is_due(when, now, through):
