@@ -4,6 +4,9 @@ language tags, and the login session kept between runs.
 createSession is limited (about 100 a day in practice), so the session string is saved in the
 output folder's private state (mode 0600; never in git, the ledger or a log) and reused; atproto
 refreshes it when its access token nears expiry and the new one is saved again.
+
+atproto (about 1.5 s to import) is imported when an account is opened, not with this module:
+every CLI command imports the platform registry, and only `publish` needs the client.
 """
 
 from __future__ import annotations
@@ -12,17 +15,17 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from atproto import AsyncClient, models
-from atproto_client.client.session import Session, SessionEvent
-from atproto_client.exceptions import NetworkError, RequestErrorBase
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PlatformUnavailableError, PublishError
 from ..files import safe_slug
 from ..store import Account
 from .base import OutgoingPost, PlatformSpec, PublishedPost, normalize_text
 from .http import error_for_status
+
+if TYPE_CHECKING:
+    from atproto_client.client.session import Session, SessionEvent
+    from atproto_client.exceptions import RequestErrorBase
 
 NAME = "bluesky"
 POST_COLLECTION = "app.bsky.feed.post"
@@ -33,6 +36,8 @@ DEFAULT_WEB_BASE = "https://bsky.app"
 
 def _error(exc: RequestErrorBase) -> PublishError:
     """atproto's exception as ours, by the HTTP status when a response arrived."""
+    from atproto_client.exceptions import NetworkError
+
     response = exc.response
     if response is None or (isinstance(exc, NetworkError) and response.status_code == 502):
         return PlatformUnavailableError(NAME, f"{type(exc).__name__}: {exc}")
@@ -65,6 +70,10 @@ class BlueskyPlatform:
     """One Bluesky account (its handle logs in with an app password)."""
 
     def __init__(self, account: Account, secrets: dict[str, str], private_dir: Path) -> None:
+        from atproto import AsyncClient
+        from atproto_client.exceptions import RequestErrorBase
+
+        self._errors = RequestErrorBase
         self._account, self._password = account, secrets["app_password"]
         self._client = AsyncClient(base_url=account.api_base)
         self._session_path = private_dir / f"bluesky-{safe_slug(account.handle)}.session"
@@ -88,7 +97,7 @@ class BlueskyPlatform:
             else:
                 await self._client.login(self._account.handle, self._password,
                                          fetch_bsky_profile=False)
-        except RequestErrorBase as exc:
+        except self._errors as exc:
             raise _error(exc) from exc
         if self._session is None:
             raise PlatformUnavailableError(NAME, "login gave no session")
@@ -96,6 +105,8 @@ class BlueskyPlatform:
 
     async def publish(self, post: OutgoingPost) -> PublishedPost:
         """Upload each image blob, then create the post record with alt texts and langs."""
+        from atproto import models
+
         session = await self._login()
         try:
             embed = None
@@ -112,7 +123,7 @@ class BlueskyPlatform:
                 text=post.text, created_at=datetime.now(UTC).isoformat(),
                 langs=[post.language], embed=embed)
             created = await self._client.app.bsky.feed.post.create(session.did, record)
-        except RequestErrorBase as exc:
+        except self._errors as exc:
             raise _error(exc) from exc
         return PublishedPost(post_id=created.uri, url=self._web_url(session, created.uri))
 
@@ -122,7 +133,7 @@ class BlueskyPlatform:
         try:
             listed = await self._client.com.atproto.repo.list_records(
                 {"repo": session.did, "collection": POST_COLLECTION, "limit": RECENT_POSTS})
-        except RequestErrorBase as exc:
+        except self._errors as exc:
             raise _error(exc) from exc
         wanted = normalize_text(post.text)
         for record in listed.records:

@@ -3,6 +3,9 @@
 Mastodon.py is synchronous; each call runs in a worker thread so the publisher's loop stays
 async. Its own rate-limit handling is set to `throw`, so a 429 reaches the publisher's one
 retry layer (publish/retry.py) with the reset time the client parsed from the headers.
+
+Mastodon.py is imported when an account is opened, not with this module: every CLI command
+imports the platform registry, and only `publish` needs the client.
 """
 
 from __future__ import annotations
@@ -14,16 +17,7 @@ import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
-
-from mastodon import (
-    Mastodon,
-    MastodonAPIError,
-    MastodonNetworkError,
-    MastodonRatelimitError,
-    MastodonServerError,
-    MastodonUnauthorizedError,
-)
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import (
     AccountRefusedError,
@@ -33,6 +27,9 @@ from ..errors import (
 )
 from ..store import Account
 from .base import NativeSchedule, OutgoingPost, PlatformSpec, PublishedPost, normalize_text
+
+if TYPE_CHECKING:
+    from mastodon import MastodonAPIError
 
 NAME = "mastodon"
 REQUEST_TIMEOUT_S = 60.0
@@ -58,12 +55,22 @@ class MastodonPlatform:
 
     def __init__(self, account: Account, secrets: dict[str, str], private_dir: Path) -> None:
         del private_dir  # a token needs no session state
+        from mastodon import Mastodon
+
         self._base = account.api_base.rstrip("/")
         self._api = Mastodon(access_token=secrets["access_token"], api_base_url=self._base,
                              ratelimit_method="throw", request_timeout=REQUEST_TIMEOUT_S)
 
     async def _call(self, function: Callable[[], T]) -> T:
         """Run one Mastodon.py call in a thread, its failures mapped onto the PublishError tree."""
+        from mastodon import (
+            MastodonAPIError,
+            MastodonNetworkError,
+            MastodonRatelimitError,
+            MastodonServerError,
+            MastodonUnauthorizedError,
+        )
+
         try:
             return await asyncio.to_thread(function)
         except MastodonRatelimitError as exc:
