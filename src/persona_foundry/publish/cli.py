@@ -67,7 +67,8 @@ def _secrets(platform: str, token_env: str | None, token_keyring: str | None,
 
 @accounts_app.command("add")
 def add_account(
-    card: Annotated[Path, typer.Argument(help="The persona's card (out/personas/x_persona.json).")],
+    card: Annotated[Path, typer.Argument(
+        help="The persona's card (out/personas/x_persona.json).", exists=True, dir_okay=False)],
     platform: Annotated[str, typer.Option(help=f"One of: {', '.join(PLATFORMS)}.")],
     api_base: Annotated[str, typer.Option(help="The platform's base URL.")],
     handle: Annotated[str, typer.Option(help="Login / handle (Bluesky logs in with it).")] = "",
