@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 
 Answer = tuple[int, dict[str, str], Any]
 
@@ -28,6 +31,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    raw_query: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -69,7 +73,7 @@ class FakeServer:
                 parts = urlsplit(self.path)
                 request = Request(self.command, parts.path, parse_qs(parts.query),
                                   {k.lower(): v for k, v in self.headers.items()},
-                                  self.rfile.read(length))
+                                  self.rfile.read(length), parts.query)
                 status, headers, body = owner.answer(request)
                 data = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
@@ -191,23 +195,40 @@ class BlueskyFake(FakeServer):
 class XFake(FakeServer):
     """v2 media upload + metadata, POST /2/tweets, users/me and the user's posts."""
 
-    def __init__(self, consumer_key: str) -> None:
+    def __init__(self, secrets: dict[str, str]) -> None:
         super().__init__()
-        self.consumer_key = consumer_key
+        self.secrets = secrets
         self.media: dict[str, dict[str, Any]] = {}
         self.tweets: list[dict[str, Any]] = []
         self.route("POST", "/2/media/upload", self._upload)
         self.route("POST", "/2/media/metadata", self._metadata)
         self.route("POST", "/2/tweets", self._tweet)
-        self.route("GET", "/2/users/me", lambda r: (200, {}, {"data": {"id": "42",
-                                                                     "username": "ava"}}))
-        self.route("GET", "/2/users/42/tweets", lambda r: (200, {}, {"data": [
-            {"id": t["id"], "text": t["text"]} for t in reversed(self.tweets)]}))
+        self.route("GET", "/2/users/me", self._guard(lambda r: (200, {}, {"data": {
+            "id": "42", "username": "ava"}})))
+        self.route("GET", "/2/users/42/tweets", self._guard(lambda r: (200, {}, {"data": [
+            {"id": t["id"], "text": t["text"]} for t in reversed(self.tweets)]})))
+
+    def _guard(self, handler: Callable[[Request], Answer]) -> Callable[[Request], Answer]:
+        def guarded(request: Request) -> Answer:
+            if not self._signed(request):
+                return 401, {}, {"title": "Unauthorized"}
+            return handler(request)
+        return guarded
 
     def _signed(self, request: Request) -> bool:
-        auth = request.headers.get("authorization", "")
-        return auth.startswith("OAuth ") and f'oauth_consumer_key="{self.consumer_key}"' in auth \
-            and "oauth_signature=" in auth
+        """An OAuth 1.0a HMAC-SHA1 signature that verifies with this app's and user's secrets."""
+        auth = {"Authorization": request.headers.get("authorization", "")}
+        if not auth["Authorization"].startswith("OAuth "):
+            return False
+        given = dict(oauth_signature.collect_parameters(headers=auth,
+                                                        exclude_oauth_signature=False))
+        signed = SimpleNamespace(
+            uri=f"{self.base_url}{request.path}", http_method=request.method,
+            params=oauth_signature.collect_parameters(uri_query=request.raw_query, headers=auth),
+            signature=given.get("oauth_signature", ""))
+        return given.get("oauth_consumer_key") == self.secrets["consumer_key"] and \
+            oauth_signature.verify_hmac_sha1(signed, self.secrets["consumer_secret"],
+                                             self.secrets["access_token_secret"])
 
     def _upload(self, request: Request) -> Answer:
         if not self._signed(request):

@@ -391,7 +391,7 @@ def test_bluesky_recompresses_an_oversized_image_keeps_alt_aspect_and_its_sessio
 
 def test_x_posts_with_v2_media_alt_text_and_made_with_ai_and_checks_weighted_length(
         tmp_path: Path) -> None:
-    fake = XFake(X_SECRETS["consumer_key"]).start()
+    fake = XFake(X_SECRETS).start()
     try:
         layout = make_folder(tmp_path, 2)
 
@@ -416,7 +416,7 @@ def test_x_posts_with_v2_media_alt_text_and_made_with_ai_and_checks_weighted_len
 
 
 def test_x_killed_after_send_is_found_not_resent(tmp_path: Path) -> None:
-    fake = XFake(X_SECRETS["consumer_key"]).start()
+    fake = XFake(X_SECRETS).start()
     try:
         layout = make_folder(tmp_path, 5, image=False)
         add_account(layout, "x", fake.base_url, handle="ava")
@@ -433,7 +433,7 @@ def test_x_killed_after_send_is_found_not_resent(tmp_path: Path) -> None:
 
 
 def test_x_5xx_then_success_is_checked_before_the_retry(tmp_path: Path) -> None:
-    fake = XFake(X_SECRETS["consumer_key"]).start()
+    fake = XFake(X_SECRETS).start()
     fake.faults.append(Fault("POST", "/2/tweets", 503, body={"title": "Service Unavailable"}))
     try:
         layout = make_folder(tmp_path, 1, image=False)
@@ -482,7 +482,7 @@ def test_a_missing_secret_names_where_it_should_be_and_sends_nothing(
 
 
 def test_x_429_with_its_reset_header_waits_then_succeeds(tmp_path: Path) -> None:
-    fake = XFake(X_SECRETS["consumer_key"]).start()
+    fake = XFake(X_SECRETS).start()
     reset = int(time.time()) + 2
     fake.faults.append(Fault("POST", "/2/tweets", 429, {"x-rate-limit-reset": str(reset)},
                              {"title": "Too Many Requests"}))
@@ -535,7 +535,7 @@ def test_a_refused_token_sends_nothing_and_leaves_the_slots_approved(
 
 
 def test_a_refusal_after_a_5xx_leaves_the_attempt_uncertain_not_failed(tmp_path: Path) -> None:
-    fake = XFake(X_SECRETS["consumer_key"]).start()
+    fake = XFake(X_SECRETS).start()
     # The 503 may have posted; X's later 403 could be "duplicate content" of that very post.
     fake.faults += [Fault("POST", "/2/tweets", 503, body={"title": "Service Unavailable"}),
                     Fault("POST", "/2/tweets", 403, body={"detail": "duplicate content"})]
@@ -569,3 +569,17 @@ def test_a_post_the_platform_scheduled_gets_its_live_url_once_it_is_out(
     assert record is not None and not record.scheduled
     assert (record.post_id, record.url) == (str(live["id"]), live["url"])
     assert read_tweet_file(layout.tweet_paths()[0]).tweets[0].posted_url == live["url"]
+
+
+def test_x_requests_are_signed_with_the_users_secrets(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = XFake(X_SECRETS).start()
+    monkeypatch.setenv("PF_TEST_X_ACCESS_TOKEN_SECRET", "a-wrong-secret")
+    try:
+        layout = make_folder(tmp_path, 1, image=False)
+        add_account(layout, "x", fake.base_url, handle="ava")
+        summary = publish(layout)
+    finally:
+        fake.stop()
+    assert [o.status for o in summary.outcomes] == ["deferred"] and fake.tweets == []
+    assert slots(layout)[0].status == "approved"
