@@ -43,9 +43,8 @@ async def watch(publisher: Publisher, report: Callable[[PublishSummary], None]) 
             rounds += 1
             report(summary)
             wait = sleep_s(summary.next_due, datetime.now(UTC))
-            if summary.next_due is not None:
-                log.warning("next post due %s; sleeping %.0f s", summary.next_due.isoformat(),
-                            wait)
+            log.info("sleeping %.0f s (next due: %s)", wait,
+                     summary.next_due.isoformat() if summary.next_due else "none")
             if await publisher.pause(wait):
                 break
     finally:
