@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from persona_foundry.cli import app
 from persona_foundry.publish import publisher_lock
-from test_publish import MASTODON_TOKEN, make_folder, slots, statuses
+from publish_folder import MASTODON_TOKEN, make_folder, slots, statuses
 
 
 @pytest.fixture
