@@ -45,6 +45,7 @@ from .report import (
 )
 from .settings import Settings
 from .store import Calendar, OutputLayout, SlotStatus, read_calendar
+from .studio import cli as studio_commands
 from .tweets import TweetOptions, generate_tweets
 from .usage import usage_rows
 
@@ -371,3 +372,4 @@ app.command()(image_commands.images)
 app.command()(image_commands.portrait)
 app.add_typer(publish_commands.accounts_app, name="accounts")
 app.command()(publish_commands.publish)
+app.command()(studio_commands.studio)
