@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -19,10 +20,16 @@ from typer.testing import CliRunner
 from openai_server import FakeOpenAIServer
 from persona_foundry.cli import app
 from persona_foundry.settings import Settings
-from persona_foundry.store import OutputLayout, read_calendar
+from persona_foundry.store import (
+    OutputLayout,
+    read_calendar,
+    update_calendar,
+    update_card_json,
+    update_tweet_file,
+)
 from schema_server import schema_responder
-from test_tweets import MONTH
 
+MONTH = "2026-12"
 PERSONAS = ("ava", "ben", "cleo")
 POSTS_PER_PERSONA = 12
 HOSTILE = "<script>alert(1)</script>"
@@ -115,3 +122,18 @@ def studio_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StudioRu
 def studio_copy(studio_source: StudioRun, tmp_path: Path) -> StudioRun:
     """This test's own copy of the run."""
     return fresh_copy(studio_source, tmp_path)
+
+
+def make_hostile(run: StudioRun, key: str, slot_id: str) -> None:
+    """A persona whose bio and one post are a script tag (through the store)."""
+
+    def card(data: dict[str, Any]) -> None:
+        data["data"]["description"] = HOSTILE
+        data["data"]["extensions"]["persona_foundry"]["core"]["bio"] = HOSTILE
+
+    update_card_json(run.layout.card_path(key), card)
+    calendar_path = run.layout.calendar_path(key, run.month)
+    tweet_file = read_calendar(calendar_path).slot(slot_id).tweet_file
+    assert tweet_file
+    update_tweet_file(Path(tweet_file), lambda t: setattr(t.record(slot_id), "text", HOSTILE))
+    update_calendar(calendar_path, lambda c: setattr(c.slot(slot_id), "text", HOSTILE))

@@ -25,15 +25,20 @@ from persona_foundry.store import (
     read_calendar,
     read_card_json_versioned,
     read_tweet_file,
-    update_calendar,
     update_card_json,
-    update_tweet_file,
 )
 from persona_foundry.studio.app import StudioConfig, create_app
 from persona_foundry.studio.cli import studio_token, studio_url
 from persona_foundry.studio.xlength import DATA_FILE, javascript_source
 from persona_foundry.tweets import STAGE_NAME as POSTS_STAGE
-from studio_run import HOSTILE, StudioRun, env, settings_for, studio_copy, studio_source
+from studio_run import (
+    StudioRun,
+    env,
+    make_hostile,
+    settings_for,
+    studio_copy,
+    studio_source,
+)
 
 __all__ = ["studio_copy", "studio_source"]  # fixtures, used by name
 HOSTS = frozenset({"testserver"})
@@ -149,21 +154,6 @@ def test_model_and_user_text_is_escaped(tab: Tab, studio_copy: StudioRun) -> Non
         page = tab.get(url).text
         assert "<script>alert(1)" not in page, url
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, url
-
-
-def make_hostile(run: StudioRun, key: str, slot_id: str) -> None:
-    """A persona whose bio and one post are a script tag (through the store)."""
-
-    def card(data: dict[str, Any]) -> None:
-        data["data"]["description"] = HOSTILE
-        data["data"]["extensions"]["persona_foundry"]["core"]["bio"] = HOSTILE
-
-    update_card_json(run.layout.card_path(key), card)
-    calendar_path = run.layout.calendar_path(key, run.month)
-    tweet_file = read_calendar(calendar_path).slot(slot_id).tweet_file
-    assert tweet_file
-    update_tweet_file(Path(tweet_file), lambda t: setattr(t.record(slot_id), "text", HOSTILE))
-    update_calendar(calendar_path, lambda c: setattr(c.slot(slot_id), "text", HOSTILE))
 
 
 def test_changes_need_the_csrf_token(tab: Tab, studio_copy: StudioRun) -> None:
