@@ -421,3 +421,18 @@ def test_retry_reruns_only_the_failed_stage(studio_copy: StudioRun,
 
 def test_the_browser_counter_is_generated_from_the_server_patterns() -> None:
     assert DATA_FILE.read_text(encoding="utf-8") == javascript_source()
+
+
+def test_near_duplicates_of_other_posts_are_refused_but_not_of_itself(
+        tab: Tab, studio_copy: StudioRun) -> None:
+    run, key = studio_copy, studio_copy.keys[0]
+    mine, theirs = run.drafted(key)[:2]
+    url = editor_url(run, key, mine)
+    own, other = record_text(run, key, mine), record_text(run, key, theirs)
+    copied = tab.post(f"{url}/save", {"text": other + " Again.",
+                                      "version": version_in(tab.get(url).text)})
+    assert copied.status_code == 422 and "too similar to an earlier post" in copied.text
+    touched = tab.post(f"{url}/save", {"text": own + " Again.",
+                                       "version": version_in(tab.get(url).text)})
+    assert touched.status_code == 200, touched.text
+    assert record_text(run, key, mine) == own + " Again."

@@ -191,17 +191,21 @@ class DuplicateIndex:
     def _minhash(self, text: str) -> MinHash:
         return minhash(text)
 
-    def find(self, text: str) -> str | None:
-        """The earlier text this one duplicates (exactly or nearly), if any."""
+    def find(self, text: str, *, ignore: str | None = None) -> str | None:
+        """The earlier text this one duplicates (exactly or nearly), if any.
+
+        `ignore` never counts: the text an edit replaces (the studio checks a post against
+        every other post of its persona with one index, not one index per post).
+        """
         exact = self._exact.get(normalize_for_comparison(text))
-        if exact is not None:
+        if exact is not None and exact != ignore:
             return exact
         signature = self._minhash(text)
         self._signatures[text] = signature
         for key in self._lsh.query(signature):
             earlier = self._texts[key]
-            if jaccard(text, earlier) >= NEAR_DUPLICATE_JACCARD:  # LSH proposes, exact decides
-                return earlier
+            if earlier != ignore and jaccard(text, earlier) >= NEAR_DUPLICATE_JACCARD:
+                return earlier  # LSH proposes, exact decides
         return None
 
     def add(self, text: str) -> None:

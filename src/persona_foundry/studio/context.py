@@ -42,7 +42,7 @@ def template_environment() -> Environment:
     """Jinja2 with autoescaping on for every template: model and user text is data, never
     markup (no template marks any of it `|safe`)."""
     environment = Environment(loader=PackageLoader("persona_foundry.studio", "templates"),
-                              autoescape=True, undefined=ChainableUndefined,
+                              autoescape=True, undefined=ChainableUndefined, auto_reload=False,
                               trim_blocks=True, lstrip_blocks=True)
     environment.filters.update(pillar_class=_pillar_class, safe_link=_safe_link, short=_short,
                                q=lambda value: quote(str(value), safe=""))

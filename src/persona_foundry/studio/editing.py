@@ -28,7 +28,7 @@ from ..store import (
     update_tweet_file,
 )
 from ..store.slots import can_move
-from ..textchecks import DuplicateIndex, PostRules, rule_problems, weighted_length
+from ..textchecks import PostRules, rule_problems, weighted_length
 from .reading import OutputReader, PostView, slot_version
 
 # Moves a user makes from the calendar or the editor (the publisher's moves are not theirs).
@@ -63,14 +63,12 @@ class PostChange:
     model: str = ""
 
 
-def post_problems(text: str, rules: PostRules, others: list[str]) -> list[str]:
-    """The generator's checks of one post: length, language, hashtags, emoji, near duplicates."""
+def post_problems(text: str, rules: PostRules, post: PostView) -> list[str]:
+    """The generator's checks of one post: length, language, hashtags, emoji, and near
+    duplicates of the persona's other posts (the text it replaces does not count)."""
     problems = rule_problems(text, rules)
-    if not problems and others:
-        index = DuplicateIndex()
-        for other in others:
-            index.add(other)
-        earlier = index.find(text)
+    if not problems and post.duplicates is not None:
+        earlier = post.duplicates.duplicate_of(text, replacing=post.text)
         if earlier is not None:
             problems.append(f"too similar to an earlier post: {earlier[:80]!r}")
     return problems
@@ -106,8 +104,7 @@ def change_post(reader: OutputReader, post: PostView, change: PostChange) -> Pos
     old_text = post.record.text if post.record else None
     text = change.text if change.text is not None and change.text != old_text else None
     if text is not None:
-        problems = post_problems(text, rules_for(reader, post.calendar.persona_key),
-                                 post.others)
+        problems = post_problems(text, rules_for(reader, post.calendar.persona_key), post)
         if problems:
             raise PostRejectedError(problems)
     if text is not None and post.record is None and change.new_file is None:

@@ -69,7 +69,7 @@ async def regenerate_post(session: LLMSession, reader: OutputReader, post: PostV
         adjust_schema=restrict_batch([post.slot]),
     )
     draft = done.output.tweets[0]
-    problems = post_problems(draft.text, rules, post.others)
+    problems = post_problems(draft.text, rules, post)
     if problems:
         return Regenerated(post, draft.text, problems)
     new_file = None if post.record else claim_tweet_file(reader.layout.tweets_dir, key)

@@ -217,7 +217,7 @@ def editor(request: Request, post: PostView, status: int = 200, *, text: str | N
                                            or "")
     if problems is None:
         problems = (post_problems(shown, rules_for(studio.reader, post.calendar.persona_key),
-                                  post.others) if shown else [])
+                                  post) if shown else [])
     record = post.record
     image = studio.reader.relative(record.image_path if record else post.slot.image_path)
     quarantined = bool(record and record.image_status == "quarantined")
@@ -233,7 +233,7 @@ def checks_fragment(request: Request, post: PostView, text: str) -> Response:
     """The live check list for a text being typed (nothing saved)."""
     studio = studio_of(request)
     problems = post_problems(text, rules_for(studio.reader, post.calendar.persona_key),
-                             post.others) if text else ["empty"]
+                             post) if text else ["empty"]
     return studio.page(request, "_checks.html", problems=problems,
                        length=weighted_length(text), max_length=MAX_WEIGHTED_LENGTH)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -35,6 +35,7 @@ from ..store import (
     read_tweet_file_versioned,
     version_of,
 )
+from ..textchecks import DuplicateIndex
 
 T = TypeVar("T")
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -125,7 +126,17 @@ class SlotView:
     @property
     def local_time(self) -> str:
         """HH:MM in the persona's zone (slots are stored at the persona's local offset)."""
-        return self.when.strftime("%H:%M")
+        return self.slot.scheduled_at[11:16]
+
+    @property
+    def ref(self) -> str:
+        """`persona|month|slot`: how forms and scripts name the slot across calendars."""
+        return f"{self.persona}|{self.month}|{self.slot.id}"
+
+    @property
+    def href(self) -> str:
+        """The post editor's address (keys, months and slot ids are URL-safe by pattern)."""
+        return f"/post/{self.persona}/{self.month}/{self.slot.id}"
 
 
 @dataclass
@@ -139,7 +150,12 @@ class PostView:
     tweet_path: Path | None
     version: str
     persona: PersonaView
-    others: list[str] = field(default_factory=list)
+    duplicates: PostsIndex | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The post's stored text (None while the slot has no post)."""
+        return self.record.text if self.record else None
 
 
 def _parse_card(path: Path) -> tuple[dict[str, Any], str]:
@@ -159,6 +175,7 @@ class OutputReader:
         self.calendars: FileCache[Calendar] = FileCache(read_calendar_versioned)
         self.tweets: FileCache[TweetFile] = FileCache(read_tweet_file_versioned)
         self.profiles: FileCache[PersonaProfile] = FileCache(_parse_profile)
+        self._indexes: dict[str, PostsIndex] = {}
 
     def relative(self, path: str | Path | None) -> str | None:
         """`path` relative to the output folder when it lies inside it, else None."""
@@ -264,20 +281,56 @@ class OutputReader:
                 record = None
         view = PostView(calendar, path, slot, record, found[0] if found else None,
                         slot_version(slot, record), self.persona(key))
-        view.others = self.other_posts(key, slot)
+        view.duplicates = self.posts_index(key)
         return view
 
-    def other_posts(self, key: str, slot: Slot) -> list[str]:
-        """Every other post of this persona (its tweet files and example posts), for the
-        near-duplicate check."""
-        texts = list(self.profile(key).example_posts)
-        for path in self.layout.tweet_paths(key):
+    def posts_index(self, key: str) -> PostsIndex:
+        """Every post of this persona (its tweet files and example posts) in one near-duplicate
+        index, built again only when one of its files changed."""
+        paths = self.layout.tweet_paths(key)
+        stamp = tuple((path.name, *_stamp(path)) for path in [self.persona(key).path, *paths])
+        cached = self._indexes.get(key)
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        index = PostsIndex(stamp)
+        for text in self.profile(key).example_posts:
+            index.add(text)
+        for path in paths:
             try:
                 tweet_file = self.tweets.get(path)[0]
             except InputError:
                 continue  # an empty file of a run still going, or a foreign one
-            texts += [record.text for record in tweet_file.tweets if record.slot_id != slot.id]
-        return texts
+            for record in tweet_file.tweets:
+                index.add(record.text)
+        self._indexes[key] = index
+        return index
+
+
+class PostsIndex:
+    """A persona's posts as a DuplicateIndex (textchecks), safe to share between requests."""
+
+    def __init__(self, stamp: tuple[tuple[object, ...], ...]) -> None:
+        self.stamp = stamp
+        self._index = DuplicateIndex()
+        self._lock = threading.Lock()
+
+    def add(self, text: str) -> None:
+        """Remember one post."""
+        with self._lock:
+            self._index.add(text)
+
+    def duplicate_of(self, text: str, replacing: str | None) -> str | None:
+        """The other post `text` (near-)duplicates; the post it replaces does not count."""
+        with self._lock:
+            return self._index.find(text, ignore=replacing)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (0, 0)
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 def slot_version(slot: Slot, record: TweetRecord | None) -> str:

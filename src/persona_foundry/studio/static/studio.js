@@ -10,6 +10,10 @@
                         headers: { "X-CSRF-Token": csrf(), "Accept": "application/json" } });
   }
 
+  // A slot's `persona|month|id` (its checkbox's value) and its local time.
+  const refOf = (slot) => slot.querySelector('input[name="ids"]').value;
+  const timeOf = (slot) => slot.querySelector("time").textContent;
+
   function flash(text) {
     const box = document.getElementById("flash");
     if (box) box.textContent = text;
@@ -33,8 +37,7 @@
   document.addEventListener("dragstart", (event) => {
     const slot = event.target.closest && event.target.closest('[data-testid="slot"]');
     if (!slot) return;
-    event.dataTransfer.setData("text/plain", slot.dataset.persona + "|" + slot.dataset.month +
-                               "|" + slot.dataset.slotId);
+    event.dataTransfer.setData("text/plain", refOf(slot));
     event.dataTransfer.effectAllowed = "move";
   });
   document.addEventListener("dragover", (event) => {
@@ -44,12 +47,13 @@
     const cell = event.target.closest && event.target.closest("td[data-day]");
     if (!cell) return;
     event.preventDefault();
-    const [persona, month, id] = event.dataTransfer.getData("text/plain").split("|");
-    const slot = document.querySelector('[data-testid="slot"][data-persona="' +
-      CSS.escape(persona) + '"][data-slot-id="' + CSS.escape(id) + '"]');
+    const ref = event.dataTransfer.getData("text/plain");
+    const [persona, month, id] = ref.split("|");
+    const box = document.querySelector('input[name="ids"][value="' + CSS.escape(ref) + '"]');
+    const slot = box && box.closest('[data-testid="slot"]');
     if (!slot) return;
     const answer = await post("/slots/move", { persona: persona, month: month, slot: id,
-                                               day: cell.dataset.day, time: slot.dataset.time });
+                                               day: cell.dataset.day, time: timeOf(slot) });
     const reply = await answer.json();
     if (!answer.ok) { flash("Not moved: " + reply.error); return; }
     cell.appendChild(slot);
@@ -59,15 +63,11 @@
   // 3. Keyboard: j/k next/previous slot, a approve, s skip, Enter open.
   const slots = () => Array.from(document.querySelectorAll('[data-testid="slot"]'));
   async function move(slot, action) {
-    const ref = slot.dataset.persona + "|" + slot.dataset.month + "|" + slot.dataset.slotId;
+    const ref = refOf(slot);
     const answer = await post("/slots/bulk", { action: action, ids: ref });
     const reply = await answer.json();
     const status = (reply.statuses || {})[ref];
-    if (status) {
-      slot.dataset.status = status;
-      const label = slot.querySelector('[data-testid="slot-status"]');
-      if (label) label.textContent = status;
-    }
+    if (status) slot.dataset.status = status;  // the label follows (CSS)
     flash((reply.problems || []).join("; ") || (slot.dataset.slotId + ": " + status));
   }
   document.addEventListener("keydown", (event) => {
