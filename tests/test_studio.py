@@ -25,8 +25,11 @@ from persona_foundry.store import (
     read_calendar,
     read_card_json_versioned,
     read_tweet_file,
+    update_calendar,
     update_card_json,
+    update_tweet_file,
 )
+from persona_foundry.store.tweet_file import ImageFacts
 from persona_foundry.studio.app import StudioConfig, create_app
 from persona_foundry.studio.cli import studio_token, studio_url
 from persona_foundry.studio.xlength import DATA_FILE, javascript_source
@@ -164,6 +167,10 @@ def test_changes_need_the_csrf_token(tab: Tab, studio_copy: StudioRun) -> None:
     assert tab.client.post(url, data={"csrf": "forged"}).status_code == 403
     foreign = {"X-CSRF-Token": tab.csrf, "Origin": "http://evil.example"}
     assert tab.client.post(url, data={}, headers=foreign).status_code == 403
+    blank = {"X-CSRF-Token": tab.csrf, "Origin": "null"}
+    assert tab.client.post(url, data={}, headers=blank).status_code == 403
+    # So the browser names the studio as the Origin of its own form posts (not "null").
+    assert tab.get("/").headers["referrer-policy"] == "same-origin"
     assert slot_status(studio_copy, key, slot_id) == "drafted"
     assert tab.client.post(url, data={"csrf": tab.csrf}).status_code == 200  # a plain form
     assert slot_status(studio_copy, key, slot_id) == "approved"
@@ -436,3 +443,72 @@ def test_near_duplicates_of_other_posts_are_refused_but_not_of_itself(
                                        "version": version_in(tab.get(url).text)})
     assert touched.status_code == 200, touched.text
     assert record_text(run, key, mine) == own + " Again."
+
+
+def attach_image(run: StudioRun, key: str, slot_id: str, *, quarantined: bool) -> str:
+    """Give the slot's post a rendered (or quarantined) image, as `images` records it."""
+    folder = run.layout.images_for(key) / ("quarantine" if quarantined else "")
+    folder.mkdir(parents=True, exist_ok=True)
+    image = folder / f"{slot_id}.png"
+    image.write_bytes((run.out / "personas" / f"{key}_persona.png").read_bytes())
+    calendar_path = run.layout.calendar_path(key, run.month)
+
+    def record(tweets: Any) -> None:
+        post = tweets.record(slot_id)
+        post.image_path, post.image_prompt = str(image), "photo at the market, morning light"
+        post.image_status = "quarantined" if quarantined else "done"
+        post.image = ImageFacts(seed=4242, nsfw_score=0.91 if quarantined else 0.01)
+
+    update_tweet_file(Path(read_calendar(calendar_path).slot(slot_id).tweet_file or ""), record)
+    if not quarantined:
+        update_calendar(calendar_path, lambda c: setattr(c.slot(slot_id), "image_path",
+                                                         str(image)))
+    return image.relative_to(run.out).as_posix()
+
+
+def test_the_image_shows_large_with_its_seed_and_the_quarantine_apart(
+        tab: Tab, studio_copy: StudioRun) -> None:
+    run, key = studio_copy, studio_copy.keys[0]
+    shown, hidden = run.drafted(key)[:2]
+    done = attach_image(run, key, shown, quarantined=False)
+    flagged = attach_image(run, key, hidden, quarantined=True)
+    page = tab.get(editor_url(run, key, shown)).text
+    assert f'src="/files/{done}" alt="the post\'s image" data-testid="post-image"' in page
+    assert "seed 4242" in page and "photo at the market, morning light" in page
+    assert 'data-testid="quarantine"' not in page
+    page = tab.get(editor_url(run, key, hidden)).text
+    assert 'data-testid="post-image"' not in page
+    assert 'data-testid="quarantine"' in page and f'src="/files/{flagged}"' in page
+    calendar = tab.get(f"/calendar?persona={key}&month={run.month}").text
+    assert f'class="thumb" src="/files/{done}"' in calendar
+    assert tab.get(f"/files/{done}").status_code == 200
+
+
+def test_the_gallery_warns_of_duplicate_names(tab: Tab, studio_copy: StudioRun) -> None:
+    first, second = studio_copy.keys[:2]
+    name = read_card_json_versioned(studio_copy.layout.card_path(first))[0]["data"]["name"]
+
+    def same_name(card: dict[str, Any]) -> None:
+        card["data"]["name"] = name
+
+    update_card_json(studio_copy.layout.card_path(second), same_name)
+    gallery = tab.get("/").text
+    assert 'data-testid="diversity-warnings"' in gallery
+    assert f"duplicate name: {name.casefold()}" in gallery
+
+
+def test_bulk_approve_from_the_calendar_form(tab: Tab, studio_copy: StudioRun) -> None:
+    run = studio_copy
+    refs = [f"{key}|{run.month}|{run.drafted(key)[0]}" for key in run.keys]
+    back = f"/calendar?month={run.month}"
+    answer = tab.client.post("/slots/bulk", data={"csrf": tab.csrf, "action": "approve",
+                                                  "ids": refs, "back": back},
+                             follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == back
+    for ref in refs:
+        key, _, slot_id = ref.split("|")
+        assert slot_status(run, key, slot_id) == "approved"
+    elsewhere = tab.client.post("/slots/bulk", data={"csrf": tab.csrf, "action": "skip",
+                                                     "ids": refs[0], "back": "//evil.example"},
+                                follow_redirects=False)
+    assert elsewhere.headers["location"] == "/calendar"  # never a redirect off the studio

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from playwright.sync_api import Dialog, Page, expect
 
+from openai_server import FakeOpenAIServer
 from persona_foundry.store import read_calendar, read_tweet_file
 from persona_foundry.textchecks import weighted_length
-from studio_live import LiveStudio, screenshot
-from studio_run import HOSTILE, StudioRun, make_hostile
+from studio_live import LiveStudio, screenshot, serving
+from studio_run import HOSTILE, StudioRun, make_hostile, settings_for
 
 TRICKY = [
     "plain ascii text", "日本語のテキストと한국어", "😷 👩‍👩‍👧‍👦 🇯🇵 👍🏽 1️⃣ ❤️",
@@ -171,3 +172,37 @@ def test_the_browser_counter_agrees_with_the_server(live_studio: LiveStudio,
                             TRICKY)
     assert counted == [weighted_length(text) for text in TRICKY], json.dumps(
         list(zip(TRICKY, counted, strict=True)), ensure_ascii=False)
+
+
+def test_keyboard_shortcuts_move_between_slots_and_approve(live_studio: LiveStudio,
+                                                           page: Page) -> None:
+    run, key = live_studio.run, live_studio.run.keys[1]
+    page.goto(f"{live_studio.url}/calendar?persona={key}&month={run.month}&view=list"
+              "&status=drafted")
+    first, second = run.drafted(key)[:2]
+    page.locator(f'[data-testid="slot"][data-slot-id="{first}"]').focus()
+    page.keyboard.press("j")  # to the next slot
+    focused = page.locator(f'[data-testid="slot"][data-slot-id="{second}"]')
+    expect(focused).to_be_focused()
+    page.keyboard.press("a")
+    expect(focused).to_have_attribute("data-status", "approved")
+    page.keyboard.press("s")  # an approved post can still be skipped
+    expect(focused).to_have_attribute("data-status", "skipped")
+    assert slot_of(run, key, second)[0] == "skipped"
+    assert slot_of(run, key, first)[0] == "drafted"
+
+
+def test_generate_shows_live_progress_and_the_new_posts(
+        studio_copy: StudioRun, schema_server: FakeOpenAIServer, page: Page) -> None:
+    key = studio_copy.keys[2]
+    drafted = len(studio_copy.drafted(key))
+    with serving(studio_copy, settings_for(schema_server)) as live:
+        page.goto(f"{live.url}/generate?persona={key}")
+        page.get_by_test_id("generate-month").fill(studio_copy.month)
+        page.get_by_test_id("generate-count").fill("6")
+        page.get_by_test_id("generate").click()
+        job = page.get_by_test_id("job")
+        expect(job).to_have_attribute("data-state", "done", timeout=60_000)
+        expect(page.get_by_test_id("job-progress")).to_have_attribute("value", "6")
+        expect(page.locator(".job-posts li")).to_have_count(drafted + 6)
+    assert len(studio_copy.drafted(key)) == drafted + 6
