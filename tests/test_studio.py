@@ -22,6 +22,7 @@ from persona_foundry.cards.exchange import EXPORT_FORMATS
 from persona_foundry.cli import app as cli_app
 from persona_foundry.settings import Settings
 from persona_foundry.store import (
+    PublishRecord,
     read_calendar,
     read_card_json_versioned,
     read_tweet_file,
@@ -512,3 +513,59 @@ def test_bulk_approve_from_the_calendar_form(tab: Tab, studio_copy: StudioRun) -
                                                      "ids": refs[0], "back": "//evil.example"},
                                 follow_redirects=False)
     assert elsewhere.headers["location"] == "/calendar"  # never a redirect off the studio
+
+
+def test_a_posted_slot_links_its_post_and_no_longer_moves(tab: Tab,
+                                                          studio_copy: StudioRun) -> None:
+    run, key = studio_copy, studio_copy.keys[0]
+    posted, forged = run.drafted(key)[:2]
+
+    def publish(calendar: Any) -> None:
+        for slot_id, url in ((posted, "https://social.example/@ava/1"),
+                             (forged, "javascript:alert(1)")):
+            slot = calendar.slot(slot_id)
+            for move in ("approve", "start_publish", "confirm"):
+                slot.apply(move)
+            slot.publish = PublishRecord(platform="mastodon", url=url)
+
+    update_calendar(run.layout.calendar_path(key, run.month), publish)
+    page = tab.get(f"/calendar?persona={key}&month={run.month}&view=list").text
+    assert page.count('data-testid="posted-link"') == 1
+    assert 'href="https://social.example/@ava/1"' in page and "javascript:" not in page
+    assert re.search(rf'data-slot-id="{posted}" data-status="posted" draggable="false"', page)
+    refused = tab.post("/slots/move", {"persona": key, "month": run.month, "slot": posted,
+                                       "day": f"{run.month}-15"}, htmx=False)
+    assert refused.status_code == 409 and "can no longer move" in refused.json()["error"]
+
+
+def test_skip_from_the_editor_keeps_the_note(tab: Tab, studio_copy: StudioRun) -> None:
+    run, key = studio_copy, studio_copy.keys[0]
+    slot_id = run.drafted(key)[0]
+    url = editor_url(run, key, slot_id)
+    skipped = tab.post(f"{url}/skip", {"note": "too close to the launch post",
+                                       "version": version_in(tab.get(url).text)})
+    assert skipped.status_code == 200 and "Skipped." in skipped.text
+    slot = read_calendar(run.layout.calendar_path(key, run.month)).slot(slot_id)
+    assert (slot.status, slot.note) == ("skipped", "too close to the launch post")
+
+
+def test_the_studio_command_binds_loopback_and_demands_a_token_elsewhere(
+        studio_copy: StudioRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[dict[str, Any]] = []
+    opened: list[str] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: served.append(kwargs))
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    monkeypatch.setattr("persona_foundry.studio.cli.OPEN_DELAY_S", 0.0)
+    out = str(studio_copy.out)
+    local = CliRunner().invoke(cli_app, ["studio", "--out", out, "--open"])
+    assert local.exit_code == 0, local.output
+    assert served[-1] == {"host": "127.0.0.1", "port": 8765, "log_level": "warning"}
+    assert "http://127.0.0.1:8765/" in local.output and "token" not in local.output
+    time.sleep(0.2)
+    assert opened == ["http://127.0.0.1:8765/"]
+    remote = CliRunner().invoke(cli_app, ["studio", "--out", out, "--host", "0.0.0.0"])
+    assert remote.exit_code == 0, remote.output
+    token = re.search(r"\?token=([\w-]+)", remote.output)
+    assert token and "shown once" in remote.output
+    missing = CliRunner().invoke(cli_app, ["studio", "--out", str(studio_copy.out / "nope")])
+    assert missing.exit_code == 2

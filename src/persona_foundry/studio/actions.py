@@ -26,7 +26,7 @@ from .editing import (
     move_slots,
     reschedule,
 )
-from .generation import NSFW_LEVELS, regenerate_post
+from .generation import regenerate_post
 from .pages import CARD_FIELDS, checks_fragment, editor, not_found, path_slot, persona_page
 from .reading import NotFoundError, PostView
 
@@ -199,11 +199,9 @@ async def generate_action(request: Request) -> Response:
         return not_found(request, str(exc))
     month = _field(form, "month")
     count = _field(form, "count")
-    language = persona.ours.language if persona.ours else "English"
-    nsfw = NSFW_LEVELS.get(persona.ours.nsfw_level if persona.ours else "off", "off")
     job = studio.jobs.generate(persona.path, persona.key, month,
                                min(int(count) if count.isdigit() else 30, MAX_GENERATE_COUNT),
-                               language, nsfw)
+                               persona.language, persona.nsfw_level)
     return RedirectResponse(f"/jobs/{job.id}?{urlencode({'month': month})}", 303)
 
 
@@ -214,7 +212,5 @@ async def retry_action(request: Request) -> Response:
         persona = studio.reader.persona(request.path_params["key"])
     except NotFoundError as exc:
         return not_found(request, str(exc))
-    language = persona.ours.language if persona.ours else "English"
-    nsfw = NSFW_LEVELS.get(persona.ours.nsfw_level if persona.ours else "off", "off")
-    job = studio.jobs.retry(persona.path, persona.key, language, nsfw)
+    job = studio.jobs.retry(persona.path, persona.key, persona.language, persona.nsfw_level)
     return RedirectResponse(f"/jobs/{job.id}", 303)

@@ -63,10 +63,9 @@ class Studio:
     def page(self, request: Request, name: str, status: int = 200,
              **context: Any) -> HTMLResponse:
         """Render a template with the values every page uses."""
-        response = self.templates.TemplateResponse(
+        return self.templates.TemplateResponse(
             request, name, {"csrf": self.guard.csrf, "htmx": is_htmx(request), **context},
             status_code=status)
-        return response
 
 
 def studio_of(request: Request) -> Studio:

@@ -77,9 +77,7 @@ def post_problems(text: str, rules: PostRules, post: PostView) -> list[str]:
 def rules_for(reader: OutputReader, key: str) -> PostRules:
     """The persona's post rules, as `tweets` applies them."""
     profile = reader.profile(key)
-    persona = reader.persona(key)
-    language = persona.ours.language if persona.ours else "English"
-    return PostRules(language, profile.strategy.max_hashtags_per_tweet,
+    return PostRules(reader.persona(key).language, profile.strategy.max_hashtags_per_tweet,
                      profile.strategy.emoji_use)
 
 

@@ -30,8 +30,6 @@ from .editing import PostChange, change_post, post_problems, rules_for
 from .reading import OutputReader, PostView
 
 MAX_JOBS_KEPT = 50
-NSFW_LEVELS: dict[str, NsfwLevel] = {"off": "off", "suggestive": "suggestive",
-                                     "explicit": "explicit"}
 
 
 @dataclass(frozen=True)
@@ -43,11 +41,6 @@ class Regenerated:
     problems: list[str]
 
 
-def _nsfw(reader: OutputReader, key: str) -> NsfwLevel:
-    ours = reader.persona(key).ours
-    return NSFW_LEVELS.get(ours.nsfw_level if ours else "off", "off")
-
-
 async def regenerate_post(session: LLMSession, reader: OutputReader, post: PostView,
                           note: str, expected_version: str | None) -> Regenerated:
     """One call for the slot's post with the note as the reason; saved when it passes."""
@@ -56,7 +49,7 @@ async def regenerate_post(session: LLMSession, reader: OutputReader, post: PostV
     rules = rules_for(reader, key)
     options = TweetOptions(cards=[profile.card_path], out_dir=reader.layout.root,
                            month=post.calendar.month, count=1, language=rules.language,
-                           nsfw_level=_nsfw(reader, key))
+                           nsfw_level=post.persona.nsfw_level)
     current = post.record.text if post.record else ""
     # The moment makes each request new: a second regenerate must not get the cached reply.
     reason = (f"A reviewer asked for a new post at {datetime.now(UTC).isoformat()}"

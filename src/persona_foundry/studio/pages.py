@@ -34,8 +34,8 @@ from ..stages import STAGES
 from ..store import SLOT_STATUSES
 from ..textchecks import MAX_WEIGHTED_LENGTH, weighted_length
 from ..usage import GROUP_COLUMNS, GroupBy, usage_rows
-from .charts import bar_chart, graph_drawing
-from .context import studio_of
+from .charts import GraphDrawing, bar_chart, graph_drawing
+from .context import is_htmx, studio_of
 from .editing import post_problems, rules_for
 from .reading import NotFoundError, PersonaView, PostView, SlotView
 from .security import SERVED_SUFFIXES, served_file
@@ -66,7 +66,7 @@ def gallery(request: Request) -> Response:
                        stage_names=[stage.name for stage in STAGES])
 
 
-def _graph(path: Path) -> Any:
+def _graph(path: Path) -> GraphDrawing | None:
     try:
         graph = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError):
@@ -221,7 +221,7 @@ def editor(request: Request, post: PostView, status: int = 200, *, text: str | N
     record = post.record
     image = studio.reader.relative(record.image_path if record else post.slot.image_path)
     quarantined = bool(record and record.image_status == "quarantined")
-    template = "_editor.html" if request.headers.get("hx-request") == "true" else "post.html"
+    template = "_editor.html" if is_htmx(request) else "post.html"
     return studio.page(request, template, status, post=post, text=shown,
                        length=weighted_length(shown), max_length=MAX_WEIGHTED_LENGTH,
                        problems=problems, message=message, conflict=conflict,
@@ -258,7 +258,7 @@ def job_page(request: Request) -> Response:
     if month:
         slots, _ = studio.reader.slots(month, [job.persona])
     drafted = [view for view in slots if view.slot.text]
-    template = "_job.html" if request.headers.get("hx-request") == "true" else "job.html"
+    template = "_job.html" if is_htmx(request) else "job.html"
     return studio.page(request, template, job=job, month=month, drafted=drafted)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast, get_args
 
 import orjson
 
@@ -22,6 +22,7 @@ from ..cards.portrait import STORED_IMAGE_SUFFIXES
 from ..errors import InputError
 from ..files import persona_key
 from ..profile import PersonaProfile, load_profile
+from ..stages.base import NsfwLevel
 from ..store import (
     Calendar,
     OutputLayout,
@@ -98,6 +99,17 @@ class PersonaView:
     def core(self) -> dict[str, Any]:
         """Stage 1's output (empty for a foreign card)."""
         return self.stage("core") or {}
+
+    @property
+    def language(self) -> str:
+        """The language the persona writes in."""
+        return self.ours.language if self.ours else "English"
+
+    @property
+    def nsfw_level(self) -> NsfwLevel:
+        """The content level the persona was made with ("off" when unknown)."""
+        level = self.ours.nsfw_level if self.ours else "off"
+        return cast(NsfwLevel, level) if level in get_args(NsfwLevel) else "off"
 
     @property
     def draw(self) -> dict[str, Any]:
