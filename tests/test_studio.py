@@ -33,6 +33,7 @@ from persona_foundry.store import (
 from persona_foundry.store.tweet_file import ImageFacts
 from persona_foundry.studio.app import StudioConfig, create_app
 from persona_foundry.studio.cli import studio_token, studio_url
+from persona_foundry.studio.security import host_names
 from persona_foundry.studio.xlength import DATA_FILE, javascript_source
 from persona_foundry.tweets import STAGE_NAME as POSTS_STAGE
 from studio_run import (
@@ -67,11 +68,11 @@ class Tab:
         return self.client.post(url, data=data, headers=sent, follow_redirects=False)
 
 
-def make_client(run: StudioRun, settings: Settings | None = None,
-                token: str | None = None) -> TestClient:
+def make_client(run: StudioRun, settings: Settings | None = None, token: str | None = None,
+                hosts: frozenset[str] | None = HOSTS) -> TestClient:
     """A TestClient of the studio on `run`."""
     config = StudioConfig(run.out, settings or Settings(_env_file=None),  # type: ignore[call-arg]
-                          HOSTS, token)
+                          hosts, token)
     return TestClient(create_app(config), base_url="http://testserver")
 
 
@@ -191,10 +192,23 @@ def test_off_loopback_every_request_needs_the_token(studio_copy: StudioRun) -> N
         assert client.get("/").status_code == 200  # the cookie now
     with make_client(studio_copy, token="s3cret") as client:
         assert client.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert host_names("0.0.0.0", 8765) is None  # reached by any name: the token guards it
+    with make_client(studio_copy, token="s3cret", hosts=None) as client:
+        bearer = {"Authorization": "Bearer s3cret", "Host": "studio.lan:8765"}
+        assert client.get("/", headers=bearer).status_code == 200
+        csrf = client.app.state.studio.guard.csrf  # type: ignore[attr-defined]
+        key = studio_copy.keys[0]
+        url = f"/post/{key}/{studio_copy.month}/{studio_copy.drafted(key)[0]}/approve"
+        elsewhere = {**bearer, "X-CSRF-Token": csrf, "Origin": "http://other.lan:8765"}
+        assert client.post(url, headers=elsewhere).status_code == 403
+        same = {**bearer, "X-CSRF-Token": csrf, "Origin": "http://studio.lan:8765"}
+        assert client.post(url, headers=same).status_code == 200
 
 
-def test_unknown_host_names_are_refused(tab: Tab) -> None:
+def test_unknown_host_names_and_huge_bodies_are_refused(tab: Tab) -> None:
     assert tab.client.get("/", headers={"Host": "evil.example"}).status_code == 400
+    huge = tab.post("/slots/bulk", {"action": "approve", "note": "x" * 1_100_000}, htmx=False)
+    assert huge.status_code == 413
 
 
 @pytest.mark.parametrize("trick", [

@@ -60,7 +60,7 @@ class StudioConfig:
 
     out_dir: Path
     settings: Settings
-    hosts: frozenset[str]
+    hosts: frozenset[str] | None  # Host header values answered (None: any; security.py)
     token: str | None = None
 
 

@@ -1,6 +1,7 @@
 """Who may talk to the studio, and which files it may serve.
 
-- Hosts: only the names the studio was started for (a DNS-rebinding page cannot reach it).
+- Hosts: on loopback, only the names the studio was started for (a DNS-rebinding page cannot
+  reach it); off loopback any name the machine is reached by, the token guarding it instead.
 - Token: when one is set (always, off loopback), every request carries it: `?token=` once (it
   then lives in an HttpOnly, SameSite=Strict cookie), the cookie, or `Authorization: Bearer`.
 - CSRF: every state-changing request carries the page's CSRF token (the `X-CSRF-Token` header
@@ -28,6 +29,8 @@ TOKEN_COOKIE = "pf_studio_token"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The largest change a page sends is a card's fields: far below this.
+MAX_BODY_BYTES = 1_000_000
 SERVED_SUFFIXES: dict[str, str] = {".png": "image/png", ".jpg": "image/jpeg",
                                    ".jpeg": "image/jpeg", ".webp": "image/webp"}
 # No inline script and no eval anywhere: a text that slipped past escaping still cannot run.
@@ -40,7 +43,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
 class Guard:
     """The studio's access rules: allowed hosts, the token (None: loopback only) and CSRF."""
 
-    hosts: frozenset[str]
+    hosts: frozenset[str] | None  # None: any Host (off loopback, where the token is required)
     token: str | None = None
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
@@ -58,11 +61,11 @@ class Guard:
         if not hmac.compare_digest(given.encode(), self.csrf.encode()):
             return False
         origin = headers.get("origin")
-        return origin is None or urlsplit(origin).netloc in self.hosts
+        return origin is None or urlsplit(origin).netloc == headers.get("host")
 
     def host_ok(self, headers: Headers) -> bool:
         """The Host header names the studio."""
-        return headers.get("host", "") in self.hosts
+        return self.hosts is None or headers.get("host", "") in self.hosts
 
 
 class GuardMiddleware:
@@ -76,6 +79,9 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
+        if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+            await PlainTextResponse("request too large", 413)(scope, receive, send)
+            return
         body = b"" if request.method in SAFE_METHODS else await request.body()
         refusal = await self._refusal(request)
         if refusal is not None:
@@ -155,7 +161,9 @@ def served_file(layout: OutputLayout, relative: str) -> Path | None:
     return candidate.resolve() if candidate.is_file() else None
 
 
-def host_names(host: str, port: int) -> frozenset[str]:
-    """The Host header values the studio answers to."""
-    names = {host} | (set(LOOPBACK_HOSTS) if host in LOOPBACK_HOSTS else set())
+def host_names(host: str, port: int) -> frozenset[str] | None:
+    """The Host header values the studio answers to (None: any, off loopback)."""
+    if host not in LOOPBACK_HOSTS:
+        return None
+    names = {host, *LOOPBACK_HOSTS}
     return frozenset(f"[{name}]:{port}" if ":" in name else f"{name}:{port}" for name in names)
