@@ -47,6 +47,8 @@ def editor(studio: LiveStudio, key: str, slot_id: str) -> str:
 
 def test_gallery_and_calendar_of_a_real_run(live_studio: LiveStudio, page: Page) -> None:
     run = live_studio.run
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
     page.goto(live_studio.url + "/")
     cards = page.get_by_test_id("persona-card")
     expect(cards).to_have_count(len(run.keys))
@@ -64,6 +66,10 @@ def test_gallery_and_calendar_of_a_real_run(live_studio: LiveStudio, page: Page)
     shown = page.locator(f'[data-testid="slot"][data-slot-id="{first.id}"]')
     expect(shown).to_have_attribute("data-status", first.status)
     screenshot(page, "calendar")
+    page.goto(f"{live_studio.url}/post/{key}/{run.month}/{run.drafted(key)[0]}")
+    expect(page.get_by_test_id("char-count")).to_be_visible()
+    outside = [url for url in fetched if not url.startswith(live_studio.url + "/")]
+    assert not outside, outside  # every script, style and image ships with the studio
 
 
 def test_an_over_long_post_shows_the_count_and_is_refused(live_studio: LiveStudio,
