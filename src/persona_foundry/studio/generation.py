@@ -20,9 +20,10 @@ from pathlib import Path
 from ..completion import complete_cards
 from ..errors import PersonaFoundryError
 from ..llm.session import LLMSession
+from ..nsfw import NsfwLevel
 from ..pipeline import PersonaOutcome, PersonaRunOptions
 from ..settings import Settings
-from ..stages.base import NsfwLevel, StageResult
+from ..stages.base import StageResult
 from ..store import claim_tweet_file
 from ..tweets import STAGE_NAME, TweetBatch, TweetOptions, generate_tweets, tweet_messages
 from ..tweets import _restrict_batch as restrict_batch

@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast, get_args
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from ..cards.portrait import STORED_IMAGE_SUFFIXES
 from ..errors import InputError
 from ..files import persona_key
+from ..nsfw import NSFW_LEVELS, NsfwLevel
 from ..profile import PersonaProfile, load_profile
-from ..stages.base import NsfwLevel
 from ..store import (
     Calendar,
     OutputLayout,
@@ -108,8 +108,7 @@ class PersonaView:
     @property
     def nsfw_level(self) -> NsfwLevel:
         """The content level the persona was made with ("off" when unknown)."""
-        level = self.ours.nsfw_level if self.ours else "off"
-        return cast(NsfwLevel, level) if level in get_args(NsfwLevel) else "off"
+        return NSFW_LEVELS.get(self.ours.nsfw_level if self.ours else "off", "off")
 
     @property
     def draw(self) -> dict[str, Any]:
