@@ -583,3 +583,21 @@ def test_the_studio_command_binds_loopback_and_demands_a_token_elsewhere(
     assert token and "shown once" in remote.output
     missing = CliRunner().invoke(cli_app, ["studio", "--out", str(studio_copy.out / "nope")])
     assert missing.exit_code == 2
+
+
+def test_the_quality_page_shows_the_report_with_its_charts_and_escapes_posts(
+        tab: Tab, studio_copy: StudioRun) -> None:
+    run, key = studio_copy, studio_copy.keys[0]
+    first, second = run.drafted(key)[:2]
+    hostile = "<script>alert(1)</script> the market at dawn, figs and bread again today"
+
+    def repeat(calendar: Any) -> None:  # a near-duplicate pair: listed among the worst posts
+        for slot_id in (first, second):
+            calendar.slot(slot_id).text = hostile
+
+    update_calendar(run.layout.calendar_path(key, run.month), repeat)
+    page = tab.get("/quality")
+    assert page.status_code == 200
+    assert 'data-testid="quality-report"' in page.text and "<svg" in page.text
+    assert first in page.text or second in page.text  # the offender is named by its slot id
+    assert "&lt;script&gt;alert(1)" in page.text and "<script>alert" not in page.text

@@ -115,7 +115,7 @@ def print_quality(report: QualityReport, console: Console) -> None:
 CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px}
 th{background:#f3f3f3}td.num{text-align:right}.chart{display:block;margin:1em 0}
-.no{color:#b4443b;font-weight:bold}.offender{margin:.4em 0}.slot{font-family:monospace}"""
+.no{color:#b4443b;font-weight:bold}.offender{margin:.4em 0}.slot-id{font-family:monospace}"""
 
 
 def _html_table(head: list[str], rows: list[list[str]]) -> str:
@@ -144,7 +144,7 @@ def _month_html(month: MonthQuality) -> str:
         scale=1.0, target=MIN_HABITS_MET, fmt=".0%")
     drift = line_chart("consistency over the month", month.drift) if month.drift else ""
     worst = "".join(
-        f'<div class="offender"><span class="slot">{escape(o.slot_id)}</span> '
+        f'<div class="offender"><span class="slot-id">{escape(o.slot_id)}</span> '
         f"{escape(o.text)}<br>→ {escape('; '.join(o.reasons))}</div>" for o in month.offenders)
     return (f"<h2>{escape(month.persona)} — {escape(month.month)}</h2>"
             f"<p>{escape(_month_facts(month))}</p>"
@@ -152,8 +152,9 @@ def _month_html(month: MonthQuality) -> str:
             + habits + drift + "<h3>Worst posts</h3>" + (worst or "<p>none</p>"))
 
 
-def quality_html(report: QualityReport) -> str:
-    """The whole report as one self-contained HTML page."""
+def quality_body(report: QualityReport) -> str:
+    """The report's content as HTML (every model or user text escaped): the HTML file's body
+    and the studio's Quality page."""
     targets = [[escape(t.name), escape(t.value), escape(t.target),
                 "stated" if t.met is None else ("yes" if t.met else '<span class="no">no</span>')]
                for t in report.targets()]
@@ -163,10 +164,15 @@ def quality_html(report: QualityReport) -> str:
         judge = (f"<p>Judge: {j.calls} calls ({j.cached_calls} from the ledger's cache), "
                  f"{j.prompt_tokens} prompt + {j.completion_tokens} completion tokens, "
                  f"${report.judge_cost_usd:.4f}.</p>")
-    body = ("<h1>Content quality</h1>" + _html_table(["measure", "value", "target", "met"],
+    return ("<h1>Content quality</h1>" + _html_table(["measure", "value", "target", "met"],
                                                      targets)
             + judge + "<h2>Diversity</h2>" + _diversity_html(report)
             + "".join(_month_html(month) for month in report.months))
+
+
+def quality_html(report: QualityReport) -> str:
+    """The whole report as one self-contained HTML page."""
+    body = quality_body(report)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f"<title>Persona Foundry quality report</title><style>{CSS}</style></head>"
             f"<body>{body}</body></html>")

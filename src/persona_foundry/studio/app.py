@@ -49,6 +49,7 @@ ROUTES = [
     Route("/generate", actions.generate_action, methods=["POST"]),
     Route("/jobs/{job}", pages.job_page),
     Route("/usage", pages.usage_page),
+    Route("/quality", pages.quality_page),
     Route("/files/{path:path}", pages.output_file),
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
 ]

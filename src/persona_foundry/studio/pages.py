@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
+from markupsafe import Markup
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -30,6 +31,8 @@ from ..cards.exchange import (
 )
 from ..diversity import diversity_report, folder_facts
 from ..ledger import open_ledger
+from ..quality.render import quality_body
+from ..quality.report import quality_report
 from ..stages import STAGES
 from ..store import SLOT_STATUSES
 from ..textchecks import MAX_WEIGHTED_LENGTH, weighted_length
@@ -278,6 +281,15 @@ def usage_page(request: Request) -> Response:
                         f"{row.prompt_tokens + row.completion_tokens:,} tokens") for row in rows])
     return studio.page(request, "usage.html", rows=rows, by=by, groups=list(GROUP_COLUMNS),
                        chart=chart)
+
+
+async def quality_page(request: Request) -> Response:
+    """The quality report's deterministic measures (diversity, style vs strategy, worst posts);
+    the LLM judge's verdicts stay with `persona-foundry quality`, which pays for them."""
+    studio = studio_of(request)
+    report = await quality_report(studio.layout.root, None)
+    return studio.page(request, "quality.html", body=Markup(quality_body(report)),
+                       months=len(report.months), skipped=report.skipped)
 
 
 def output_file(request: Request) -> Response:
