@@ -46,10 +46,9 @@ async def post_action(request: Request) -> Response:
     if action not in POST_MOVES:
         return not_found(request, f"no action {action!r}")
     form = await request.form()
-    try:
-        post = studio.reader.post(*path_slot(request))
-    except NotFoundError as exc:
-        return not_found(request, str(exc))
+    post = _post_of(request)
+    if isinstance(post, Response):
+        return post
     text = _field(form, "text") if "text" in form else None
     change = PostChange(text=text, move=POST_MOVES[action],
                         note=_field(form, "note") if action == "skip" else None,
@@ -67,6 +66,14 @@ async def post_action(request: Request) -> Response:
     return editor(request, changed, message=done)
 
 
+def _post_of(request: Request) -> PostView | Response:
+    """The post the request's path names, or the 404 page saying why there is none."""
+    try:
+        return studio_of(request).reader.post(*path_slot(request))
+    except NotFoundError as exc:
+        return not_found(request, str(exc))
+
+
 def _conflict(request: Request, post: PostView, text: str | None) -> Response:
     """409: someone changed the post since this tab read it; show theirs, keep ours."""
     current = studio_of(request).reader.post(*path_slot(request))
@@ -79,12 +86,10 @@ def _conflict(request: Request, post: PostView, text: str | None) -> Response:
 
 async def check_action(request: Request) -> Response:
     """The checks of a text being typed, as a fragment (nothing is saved)."""
-    studio = studio_of(request)
     form = await request.form()
-    try:
-        post = studio.reader.post(*path_slot(request))
-    except NotFoundError as exc:
-        return not_found(request, str(exc))
+    post = _post_of(request)
+    if isinstance(post, Response):
+        return post
     return checks_fragment(request, post, _field(form, "text"))
 
 
@@ -92,10 +97,9 @@ async def regenerate_action(request: Request) -> Response:
     """One call to the configured backend for a new post, the note as the reason."""
     studio = studio_of(request)
     form = await request.form()
-    try:
-        post = studio.reader.post(*path_slot(request))
-    except NotFoundError as exc:
-        return not_found(request, str(exc))
+    post = _post_of(request)
+    if isinstance(post, Response):
+        return post
     try:
         async with LLMSession.open(studio.settings, studio.layout.root) as session:
             result = await regenerate_post(session, studio.reader, post, _field(form, "note"),
