@@ -129,6 +129,12 @@ def _in_child(args: list[str]) -> dict[str, Any]:
     return result
 
 
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class _Server:
     """bench/simserver.py in its own process."""
 
@@ -141,10 +147,12 @@ class _Server:
         assert self.process.stdout is not None
         self.base_url = self.process.stdout.readline().strip()
 
-    def served(self) -> int:
+    def counters(self) -> tuple[int, float, float]:
+        """(calls answered, seconds of service given, CPU seconds the server process used)."""
         with urllib.request.urlopen(self.base_url + "/stats") as reply:  # the local simserver
             stats = json.loads(reply.read())
-        return int(stats["served"]) + int(stats.get("refused", 0))
+        served = int(stats["served"]) + int(stats.get("refused", 0))
+        return served, float(stats["busy_s"]), _process_cpu_s(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -172,13 +180,17 @@ def run(sizes: list[int], latency_s: float, window: int, seed: int) -> dict[str,
             for size in sizes:
                 runs = []
                 for count in _runs(size):
-                    before = server.served()
+                    before = server.counters()
                     job = {"images": str(images), "start": start, "count": count,
                            "out": str(out), "base_url": server.base_url, "window": window,
                            "seed": seed}
                     result = _in_child(["--child", json.dumps(job)])
-                    calls = server.served() - before
+                    after = server.counters()
+                    calls = after[0] - before[0]
                     result["calls"] = calls
+                    # Mean calls in service at the server over the run: how full the window was.
+                    result["mean_in_flight"] = (after[1] - before[1]) / result["wall_s"]
+                    result["server_cpu_s"] = after[2] - before[2]
                     result["bound_s"] = max(critical_s, calls * latency_s / window)
                     runs.append(result)
                     start += count
@@ -208,7 +220,9 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         for number, result in enumerate(runs, start=1):
             rows.append((f"{size} personas run {number}: makespan vs max(critical path, "
                          f"{result['calls']} calls × latency ÷ window) (≤ {MAKESPAN_BOUND}×; "
-                         f"client CPU {result['cpu_s']:.1f} s, load average "
+                         f"client CPU {result['cpu_s']:.1f} s, server CPU "
+                         f"{result['server_cpu_s']:.1f} s, mean in flight "
+                         f"{result['mean_in_flight']:.1f}, load average "
                          f"{result['load_average']:.1f} on {os.cpu_count()} cores)",
                          f"{result['wall_s']:.2f} s", f"{result['bound_s']:.2f} s",
                          f"{result['wall_s'] / result['bound_s']:.2f}×"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from persona_foundry.ledger import CallRecord, open_ledger
 from persona_foundry.ledger.migrations import MIGRATIONS, migrate
 
@@ -67,4 +69,19 @@ def test_cache_round_trip(tmp_path: Path) -> None:
     assert ledger.cached_output("abc") is None
     ledger.cache_output("abc", "core", '{"x": 1}', call_id)
     assert ledger.cached_output("abc") == ('{"x": 1}', "m")
+    ledger.close()
+
+
+def test_a_valid_call_and_its_cache_entry_are_one_transaction(tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path / "ledger.db")
+    record = CallRecord(run_id="r", persona="ava", stage="core", model="m", fingerprint="abc",
+                        request_json="[]", status="ok", response_text='{"x": 1}')
+    call_id = ledger.record_cached_call(record, '{"x": 1}')
+    assert ledger.cached_output("abc") == ('{"x": 1}', "m")
+    # A failure inside leaves neither row: no paid call recorded without its cache entry.
+    with pytest.raises(sqlite3.ProgrammingError):
+        ledger.record_cached_call(record, object())  # type: ignore[arg-type]  # unbindable
+    assert ledger.db.execute("SELECT count(*) FROM calls").fetchone() == (1,)
+    assert not ledger.db.in_transaction
+    assert call_id == 1
     ledger.close()

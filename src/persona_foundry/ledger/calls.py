@@ -84,6 +84,22 @@ class Ledger:
         )
         return int(cursor.lastrowid or 0)
 
+    def record_cached_call(self, record: CallRecord, output_json: str) -> int:
+        """Append one valid call and cache its output under its fingerprint, in one transaction.
+
+        One commit instead of two per call: each WAL commit costs ~0.1 ms of the one thread
+        that also sends the next calls, and a crash between the two left a paid call uncached.
+        """
+        self.db.execute("BEGIN")
+        try:
+            call_id = self.record_call(record)
+            self.cache_output(record.fingerprint, record.stage, output_json, call_id)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return call_id
+
     def cache_output(self, fingerprint: str, stage: str, output_json: str, call_id: int) -> None:
         """Remember the validated output for a request fingerprint."""
         self.db.execute(

@@ -216,14 +216,16 @@ async def call_structured(
             output = validate_reply(output_model, completion.text, context)
         except ValueError as exc:
             last_error, last_reply = str(exc), completion.text
-            _record(ledger, tags, current, fingerprint, completion, "invalid", last_error)
+            ledger.record_call(
+                _call_record(tags, current, fingerprint, completion, "invalid", last_error))
             truncated = completion.finish_reason == "length"
             current = current.with_messages(
                 reask_messages(current.messages, completion.text, last_error, truncated)
             )
             continue
-        call_id = _record(ledger, tags, current, fingerprint, completion, "ok", None)
-        ledger.cache_output(fingerprint, tags.stage, output.model_dump_json(), call_id)
+        ledger.record_cached_call(
+            _call_record(tags, current, fingerprint, completion, "ok", None),
+            output.model_dump_json())
         result = StructuredResult(
             output, False, calls, prompt_tokens, completion_tokens, completion.model
         )
@@ -253,17 +255,15 @@ async def _recorded_complete(
         raise
 
 
-def _record(
-    ledger: Ledger, tags: CallTags, request: ChatRequest, fingerprint: str,
-    completion: Completion, status: str, error: str | None,
-) -> int:
-    return ledger.record_call(
-        CallRecord(
-            run_id=tags.run_id, persona=tags.persona, stage=tags.stage, model=completion.model,
-            fingerprint=fingerprint, request_json=loggable_messages(request.messages),
-            status=status, response_text=completion.text,
-            prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-            cached_tokens=completion.cached_tokens, latency_ms=round(completion.latency_s * 1000),
-            attempts=completion.attempts, error=error,
-        )
+def _call_record(
+    tags: CallTags, request: ChatRequest, fingerprint: str, completion: Completion, status: str,
+    error: str | None,
+) -> CallRecord:
+    return CallRecord(
+        run_id=tags.run_id, persona=tags.persona, stage=tags.stage, model=completion.model,
+        fingerprint=fingerprint, request_json=loggable_messages(request.messages),
+        status=status, response_text=completion.text,
+        prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+        cached_tokens=completion.cached_tokens, latency_ms=round(completion.latency_s * 1000),
+        attempts=completion.attempts, error=error,
     )
