@@ -36,7 +36,7 @@ from persona_foundry.llm.pool import LLMPool
 from persona_foundry.llm.structured import json_schema_for, max_output_tokens
 from persona_foundry.pipeline import PersonaRunOptions, generate_personas
 from persona_foundry.settings import Settings
-from persona_foundry.stages.base import PersonaInput, StageContext
+from persona_foundry.stages.base import PersonaInput
 from persona_foundry.stages.core import STAGE as CORE_STAGE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,8 @@ def _smollm2() -> Path:
 
 
 def _request(seed: int) -> ChatRequest:
-    ctx = StageContext(PersonaInput("ava.png", "- face 1: apparent gender female, age about 30"))
+    ctx = CORE_STAGE.context(PersonaInput("ava.png",
+                                          "- face 1: apparent gender female, age about 30"))
     schema = json_schema_for(CORE_STAGE.output_model)
     return ChatRequest("bench", CORE_STAGE.build_messages(ctx), "core", schema, 0.8,
                        max_output_tokens(schema), seed=seed)

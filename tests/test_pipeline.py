@@ -18,7 +18,9 @@ import pytest
 
 from conftest import TEST_API_KEY, server_settings
 from openai_server import FakeOpenAIServer, Reply, SeenRequest
-from persona_foundry.pipeline import PersonaRunOptions, RunSummary, generate_personas
+from persona_foundry.pipeline import PersonaRunOptions, RunSummary, check_inputs, generate_personas
+from persona_foundry.stages import STAGES_BY_NAME
+from persona_foundry.stages.base import InputParam, PersonaInput, Stage
 from schema_server import schema_responder
 from stage_replies import schema_name, valid_reply
 
@@ -378,3 +380,22 @@ def test_a_batch_streams_through_a_bounded_number_of_personas(start_server: Star
         own = cards[json.loads(text.split("## Persona core\n", 1)[1].split("\n", 1)[0])["name"]]
         peers = re.findall(r"^- (.+?) \(@", text.split("People they may know", 1)[1], re.M)
         assert peers and all(int(cards[p][1:3]) // 4 == int(own[1:3]) // 4 for p in peers)
+
+
+def test_a_stage_gets_exactly_the_inputs_it_declares() -> None:
+    persona = PersonaInput("a.png", "facts")
+    lorebook = STAGES_BY_NAME["lorebook"]
+    # A declared input missing from the run falls back to its declared default …
+    assert lorebook.context(persona).inputs == {"lorebook_entries": 6}
+    # … and a stage sees none of the inputs other stages declare.
+    supplied = {"lorebook_entries": 3, "name": "Ana Ortiz", "peers": "- Bo"}
+    assert lorebook.context(persona, supplied=supplied).inputs == {"lorebook_entries": 3}
+    assert STAGES_BY_NAME["strategy"].context(persona, supplied=supplied).inputs == {}
+    assert lorebook.validation_context(lorebook.context(persona, supplied=supplied)) == {
+        "lorebook_entries": 3}
+    # An input no table supplies is refused when the stages are declared, not ignored.
+    odd = Stage(name="mood", depends_on=(), output_model=lorebook.output_model,
+                build_messages=lorebook.build_messages, estimated_s=1,
+                inputs=(InputParam("weather", "today's weather"),))
+    with pytest.raises(ValueError, match="'mood' declares inputs \\['weather'\\]"):
+        check_inputs((odd,))

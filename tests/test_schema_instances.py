@@ -279,9 +279,9 @@ def _models() -> list[tuple[str, type[BaseModel]]]:
         ("calendar", MonthPlan), ("tweets", TweetBatch)]
 
 
-def _stage_context(apparent_age: int | None) -> StageContext:
-    return StageContext(PersonaInput(image_name="ava.png", visual_facts="",
-                                     apparent_age=apparent_age))
+def _stage_context(stage: Stage, apparent_age: int | None) -> StageContext:
+    return stage.context(PersonaInput(image_name="ava.png", visual_facts=""),
+                         supplied={"apparent_age": apparent_age})
 
 
 def _sent_schema(stage: Stage, ctx: StageContext) -> dict[str, Any]:
@@ -307,6 +307,6 @@ def test_the_model_accepts_every_instance_its_schema_allows(name: str,
 @pytest.mark.parametrize("stage", STAGES, ids=[stage.name for stage in STAGES])
 def test_each_stage_accepts_every_reply_the_schema_it_sends_allows(
         stage: Stage, apparent_age: int | None) -> None:
-    ctx = _stage_context(apparent_age)
+    ctx = _stage_context(stage, apparent_age)
     for value in instances(_sent_schema(stage, ctx), range(20)):
         stage.output_model.model_validate(value, context=stage.validation_context(ctx))

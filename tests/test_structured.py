@@ -10,8 +10,9 @@ import pytest
 from persona_foundry.llm.client import ChatRequest
 from persona_foundry.llm.structured import json_schema_for, parse_json_leniently, validate_reply
 from persona_foundry.stages import STAGES, STAGES_BY_NAME, check_dag, critical_path_s
-from persona_foundry.stages.base import PersonaInput, StageContext
+from persona_foundry.stages.base import PersonaInput
 from persona_foundry.stages.core import CorePersona
+from persona_foundry.stages.lorebook import STAGE as LOREBOOK
 from persona_foundry.stages.lorebook import CharacterBook, exact_entry_count
 from persona_foundry.stages.strategy import TweetStrategy
 from stage_replies import STAGE_REPLIES
@@ -88,7 +89,7 @@ def test_lorebook_count_is_checked_and_pinned_in_the_schema() -> None:
     few = {"entries": STAGE_REPLIES["lorebook"]["entries"][:2]}
     with pytest.raises(ValueError, match="exactly 4 entries"):
         CharacterBook.model_validate(few, context={"lorebook_entries": 4})
-    ctx = StageContext(PersonaInput("a.png", "facts", lorebook_entries=4))
+    ctx = LOREBOOK.context(PersonaInput("a.png", "facts"), supplied={"lorebook_entries": 4})
     schema = exact_entry_count(json_schema_for(CharacterBook), ctx)
     assert schema["properties"]["entries"]["minItems"] == 4
     assert schema["properties"]["entries"]["maxItems"] == 4

@@ -7,7 +7,7 @@ import dataclasses
 import gc
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +74,47 @@ MIN_LINKED_BATCH = 2
 PERSONAS_PER_CALL_SLOT = 4
 MIN_PERSONAS_IN_FLIGHT = 8
 
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What a persona's declared inputs are drawn from once it is admitted."""
+
+    settings: Settings
+    facts: VisualFacts
+    draw: PersonaDraw
+
+
+# Where each input a stage may declare (stages/base.InputParam) comes from: one line each. A
+# new stage that reads one of these declares it in its module; a new input adds one line here.
+# Persona inputs are known when the persona is admitted (before any of its calls)…
+PERSONA_INPUTS: dict[str, Callable[[_Known], Any]] = {
+    "lorebook_entries": lambda known: known.settings.lorebook_entries,
+    "apparent_age": lambda known: known.facts.youngest_apparent_age,
+    "apparent_gender": lambda known: known.facts.apparent_gender,
+    "draw": lambda known: known.draw.describe(),
+    "name": lambda known: known.draw.name,
+    "handle": lambda known: known.draw.handle,
+}
+# …batch inputs once the batch linker knows them: a stage declaring one waits for its cohort
+# (in an unlinked run it gets the input's default).
+BATCH_INPUTS: dict[str, Callable[[BatchLinker, str], Awaitable[Any]]] = {
+    "peers": lambda linker, key: linker.peers_text(key),
+}
+
+
+def check_inputs(stages: tuple[Stage, ...]) -> None:
+    """Refuse a declared input that no table above supplies (it would silently be its default)."""
+    for stage in stages:
+        unknown = [param.name for param in stage.inputs
+                   if param.name not in PERSONA_INPUTS and param.name not in BATCH_INPUTS]
+        if unknown:
+            raise ValueError(f"stage {stage.name!r} declares inputs {unknown} that nothing "
+                             "supplies: add them to PERSONA_INPUTS or BATCH_INPUTS")
+
+
+check_inputs(STAGES)
+_DECLARED_INPUTS = frozenset(param.name for stage in STAGES for param in stage.inputs)
 
 
 @dataclass(frozen=True)
@@ -203,9 +244,12 @@ class _Run:
     async def run_stage(
         self, stage: Stage, ctx: StageContext, persona_key: str, priority: float
     ) -> StructuredResult[BaseModel]:
-        """One stage's call, with what it declares: peers before, its member after."""
-        if stage.wants_peers and self.linker is not None:
-            ctx.peers = await self.linker.peers_text(persona_key)
+        """One stage's call, with what it declares: batch inputs before, its member after."""
+        if self.linker is not None:
+            for param in stage.inputs:
+                supply = BATCH_INPUTS.get(param.name)
+                if supply is not None:
+                    ctx.inputs[param.name] = await supply(self.linker, persona_key)
         if not (stage.describes_member and self.linker is not None):
             return await self._call(stage, ctx, persona_key, priority)
         member = None
@@ -232,7 +276,8 @@ class _Run:
             model=model,
         )
 
-    def persona_input(self, prepared: _Prepared, read: ImageRead) -> PersonaInput:
+    def persona_job(self, key: str, prepared: _Prepared, read: ImageRead) -> PersonaJob:
+        """The persona's job: its shared input and the persona inputs its stages declare."""
         options, facts = self.options, read.facts
         draw = reconcile_with_image(
             draw_for_image(options.population, options.seed, prepared.sha256),
@@ -240,20 +285,16 @@ class _Run:
         )
         draw = self.claim_identity(prepared, draw)
         self.draws[prepared.path] = draw
-        return PersonaInput(
+        persona = PersonaInput(
             image_name=prepared.path.name,
             visual_facts=facts.describe(),
             image_data_url=read.data_url,
             hint=_hint(options, prepared.path),
             language=options.language,
             nsfw_level=options.nsfw_level,
-            lorebook_entries=self.settings.lorebook_entries,
-            apparent_age=facts.youngest_apparent_age,
-            apparent_gender=facts.apparent_gender,
-            draw=draw.describe(),
-            name=draw.name,
-            handle=draw.handle,
         )
+        known = _Known(self.settings, facts, draw)
+        return PersonaJob(key, persona, prepared.previous, _persona_inputs(known))
 
     def claim_identity(self, prepared: _Prepared, draw: PersonaDraw) -> PersonaDraw:
         """The persona's name and handle, claimed before stage 1: kept from an earlier run or
@@ -294,6 +335,12 @@ class _Run:
             facts = None if path.resolve() in exclude else read_facts(path)
             if facts is not None and facts.name:  # not one of ours, or incomplete: not taken
                 self.registry.claim(facts.name, facts.handle, f"folder:{path.name}")
+
+
+def _persona_inputs(known: _Known) -> dict[str, Any]:
+    """The persona inputs some stage declares (each computed once per persona)."""
+    return {name: source(known) for name, source in PERSONA_INPUTS.items()
+            if name in _DECLARED_INPUTS}
 
 
 def _hint(options: PersonaRunOptions, image: Path) -> str | None:
@@ -462,7 +509,7 @@ async def _run_personas(
                 try:
                     read = await reading
                     run.keys_to_images[key] = item.path
-                    job = PersonaJob(key, run.persona_input(item, read), item.previous)
+                    job = run.persona_job(key, item, read)
                 except PersonaFoundryError as exc:
                     slots.release()
                     if run.linker is not None:

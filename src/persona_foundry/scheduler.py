@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -25,11 +26,16 @@ StageEvent = Callable[[str, str, StageResult | None], None]
 
 @dataclass
 class PersonaJob:
-    """One persona to build: its key (for the ledger), input and outputs kept from earlier runs."""
+    """One persona to build: its key (for the ledger), input and outputs kept from earlier runs.
+
+    `inputs` holds the values of the inputs stages declare (`Stage.inputs`) known for this
+    persona; each stage's context gets the ones it declares.
+    """
 
     key: str
     persona: PersonaInput
     previous: dict[str, BaseModel] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 class Scheduler:
@@ -66,8 +72,8 @@ class Scheduler:
         elif stage.name in job.previous:
             result = StageResult(stage.name, "ok", output=job.previous[stage.name], from_cache=True)
         else:
-            ctx = StageContext(job.persona, {dep.stage: dep.output for dep in dependencies
-                                             if dep.output is not None})
+            ctx = stage.context(job.persona, {dep.stage: dep.output for dep in dependencies
+                                              if dep.output is not None}, job.inputs)
             result = await self._call(stage, ctx, job.key)
         futures[stage.name].set_result(result)
         self._on_event(result.status, job.key, result)

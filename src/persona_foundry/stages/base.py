@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -18,7 +18,7 @@ Message = dict[str, Any]
 
 @dataclass(frozen=True)
 class PersonaInput:
-    """Everything a persona's stages know before any model is asked."""
+    """What every stage of a persona knows before any model is asked (the shared part)."""
 
     image_name: str
     visual_facts: str
@@ -26,23 +26,30 @@ class PersonaInput:
     hint: str | None = None
     language: str = "English"
     nsfw_level: NsfwLevel = "off"
-    lorebook_entries: int = 6
-    apparent_age: int | None = None
-    apparent_gender: str | None = None
-    draw: str | None = None
-    # Drawn and claimed before stage 1 (population.draw_identity): the persona's name and handle.
-    name: str | None = None
-    handle: str | None = None
+
+
+@dataclass(frozen=True)
+class InputParam:
+    """An input one stage consumes beyond the shared `PersonaInput` (diffusers' `InputParam`).
+
+    The pipeline supplies it by this name from its table of input sources
+    (`pipeline.PERSONA_INPUTS`, `pipeline.BATCH_INPUTS`), never by the stage's name; `default`
+    stands in where the run has no source for it (a single persona has no batch peers).
+    """
+
+    name: str
+    description: str
+    default: Any = None
 
 
 @dataclass
 class StageContext:
-    """A stage's inputs: the persona's input plus the outputs of the stages it depends on."""
+    """A stage's inputs: the persona's shared input, the outputs of the stages it depends on,
+    and the extra inputs it declares (`Stage.inputs`), by name."""
 
     persona: PersonaInput
     outputs: dict[str, BaseModel] = field(default_factory=dict)
-    # Batch peers a persona may know; known only once every stage 1 of the batch is done.
-    peers: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
 
     def output_json(self, stage: str) -> str:
         """A dependency's output as compact JSON for a prompt."""
@@ -64,9 +71,9 @@ class Stage:
     sees_image: bool = False
     # The stage's calls go to LLM_VISION_MODEL when one is set (unless STAGE_MODELS names one).
     uses_vision_model: bool = False
-    # The stage's prompt names the batch's plausible peers (`ctx.peers`): in a linked batch it
-    # waits until every persona's member-describing stage is done.
-    wants_peers: bool = False
+    # The extra inputs its prompt, schema or validators read (`ctx.inputs[name]`); one that
+    # comes from the batch (its peers) makes the stage wait for the batch to know it.
+    inputs: tuple[InputParam, ...] = ()
     # The stage's output says who the persona is in the batch (the batch linker's member).
     describes_member: bool = False
     # No card is written without this stage's output.
@@ -83,12 +90,19 @@ class Stage:
         """The key of this stage's output in our card extension."""
         return self.card_key or self.name
 
+    def context(self, persona: PersonaInput, outputs: Mapping[str, BaseModel] | None = None,
+                supplied: Mapping[str, Any] | None = None) -> StageContext:
+        """This stage's context: each declared input from `supplied`, else its default."""
+        given = supplied or {}
+        return StageContext(persona, dict(outputs or {}),
+                            {param.name: given.get(param.name, param.default)
+                             for param in self.inputs})
+
     def validation_context(self, ctx: StageContext) -> dict[str, Any]:
-        """Run facts a validator may need (e.g. how many lorebook entries were asked for)."""
-        persona = ctx.persona
+        """Run facts its validators read: its declared inputs (e.g. the lorebook's entry count)
+        and the facts its `checks_context` takes from its dependencies."""
         extra = self.checks_context(ctx) if self.checks_context else {}
-        return {"lorebook_entries": persona.lorebook_entries, "apparent_age": persona.apparent_age,
-                "name": persona.name, "handle": persona.handle, **extra}
+        return {**ctx.inputs, **extra}
 
 
 def system_message(ctx: StageContext, role: str) -> Message:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 
 from ..llm.schema_edit import with_keywords
 from .base import (
+    InputParam,
     Message,
     Stage,
     StageContext,
@@ -107,7 +108,7 @@ def age_bounds(apparent_age: int) -> tuple[int, int]:
 
 def ages_the_image_allows(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
     """State the photo's age range in the schema, so a constrained decoder keeps to it."""
-    apparent = ctx.persona.apparent_age
+    apparent: int | None = ctx.inputs["apparent_age"]
     if apparent is None:
         return schema
     low, high = age_bounds(apparent)
@@ -116,11 +117,11 @@ def ages_the_image_allows(schema: dict[str, Any], ctx: StageContext) -> dict[str
 
 def drawn_identity(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
     """Pin the drawn name and handle (`const`): a schema-following backend writes exactly them."""
-    persona = ctx.persona
-    if not persona.name or not persona.handle:
+    name, handle = ctx.inputs["name"], ctx.inputs["handle"]
+    if not name or not handle:
         return schema
-    schema = with_keywords(schema, ("name",), const=persona.name)
-    return with_keywords(schema, ("handle",), const=persona.handle)
+    schema = with_keywords(schema, ("name",), const=name)
+    return with_keywords(schema, ("handle",), const=handle)
 
 
 def core_schema(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
@@ -130,17 +131,18 @@ def core_schema(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
 
 def build_messages(ctx: StageContext) -> list[Message]:
     """Describe the image (or its facts) and ask for the core persona."""
-    persona = ctx.persona
+    persona, inputs = ctx.persona, ctx.inputs
     task = (
         "Invent a believable social-media persona for the person in this character image: "
         "a real-seeming adult with a specific life, not a generic influencer."
     )
-    identity = (f"- name: {persona.name}\n- handle: @{persona.handle}" if persona.name else "")
+    name, handle = inputs["name"], inputs["handle"]
+    identity = f"- name: {name}\n- handle: @{handle}" if name else ""
     must_match = []
-    if persona.apparent_gender:
-        must_match.append(f"gender presentation: {persona.apparent_gender}")
-    if persona.apparent_age is not None:
-        must_match.append(f"age: about {max(18, persona.apparent_age)}")
+    if inputs["apparent_gender"]:
+        must_match.append(f"gender presentation: {inputs['apparent_gender']}")
+    if inputs["apparent_age"] is not None:
+        must_match.append(f"age: about {max(18, inputs['apparent_age'])}")
     facts = (
         "The image is attached." if persona.image_data_url else
         "You cannot see the image; these facts were measured from it:\n" + persona.visual_facts
@@ -151,7 +153,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
         ("Image", f"file name: {persona.image_name}\n{facts}"),
         ("The persona must match the image", "\n".join(must_match)),
         ("Seed attributes (follow them; the image wins where they disagree)",
-         persona.draw or ""),
+         inputs["draw"] or ""),
         ("Identity (already chosen and unique: use exactly this name and handle)", identity),
         ("Creator's hint", persona.hint or ""),
     )
@@ -165,4 +167,12 @@ STAGE = Stage(
     name=NAME, depends_on=(), output_model=CorePersona, build_messages=build_messages,
     estimated_s=20, adjust_schema=core_schema,
     sees_image=True, uses_vision_model=True, describes_member=True, required=True,
+    inputs=(
+        InputParam("apparent_age", "the youngest face's apparent age (None: no face)"),
+        InputParam("apparent_gender", "the first face's apparent gender (None: no face)"),
+        InputParam("draw", "the seed attributes drawn for the persona, as prompt lines"),
+        # Drawn and claimed before the call (population.draw_identity): unique by construction.
+        InputParam("name", "the persona's full name"),
+        InputParam("handle", "the persona's handle, without @"),
+    ),
 )

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from ..llm.schema_edit import with_keywords
 from . import core
 from .base import (
+    InputParam,
     Message,
     Stage,
     StageContext,
@@ -17,6 +18,7 @@ from .base import (
 )
 
 NAME = "lorebook"
+ENTRIES = "lorebook_entries"  # the input saying how many entries were asked for
 MAX_ENTRIES = 20
 # One topic per entry keeps entries distinct, which small models otherwise fail at.
 ENTRY_TOPICS = (
@@ -59,7 +61,7 @@ class CharacterBook(BaseModel):
     @field_validator("entries", mode="after")
     @classmethod
     def _requested_count(cls, entries: list[LoreEntry], info: ValidationInfo) -> list[LoreEntry]:
-        wanted = (info.context or {}).get("lorebook_entries")
+        wanted = (info.context or {}).get(ENTRIES)
         if wanted is None:
             return entries
         distinct = {" ".join(entry.content.lower().split()) for entry in entries}
@@ -72,7 +74,7 @@ class CharacterBook(BaseModel):
 
 def build_messages(ctx: StageContext) -> list[Message]:
     """Ask for the requested number of lorebook entries."""
-    count = ctx.persona.lorebook_entries
+    count: int = ctx.inputs[ENTRIES]
     topics = "\n".join(
         f"{number}. {ENTRY_TOPICS[(number - 1) % len(ENTRY_TOPICS)]}"
         for number in range(1, count + 1)
@@ -87,7 +89,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 def exact_entry_count(schema: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
     """Pin the entry count in the schema so constrained decoders produce exactly that many."""
-    count = ctx.persona.lorebook_entries
+    count: int = ctx.inputs[ENTRIES]
     return with_keywords(schema, ("entries",), minItems=count, maxItems=count)
 
 
@@ -95,4 +97,5 @@ STAGE = Stage(
     name=NAME, depends_on=(core.NAME,), output_model=CharacterBook,
     build_messages=build_messages, estimated_s=25,
     adjust_schema=exact_entry_count,
+    inputs=(InputParam(ENTRIES, "how many entries to write (LOREBOOK_ENTRIES)", default=6),),
 )

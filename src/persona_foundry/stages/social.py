@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from . import core
 from .base import (
+    InputParam,
     Message,
     Stage,
     StageContext,
@@ -16,6 +17,7 @@ from .base import (
 )
 
 NAME = "social"
+PEERS = "peers"
 Relation = Literal[
     "friend", "best friend", "family", "partner", "ex", "rival", "colleague", "mentor",
     "mentee", "fan", "other",
@@ -45,9 +47,9 @@ class SocialNetwork(BaseModel):
 def build_messages(ctx: StageContext) -> list[Message]:
     """Ask for the persona's social circle."""
     peers: tuple[tuple[str, str], ...] = ()
-    if ctx.peers:
+    if ctx.inputs[PEERS]:
         peers = (("People they may know from their own circle (include those who fit, with "
-                  "these exact names and handles; at most 3)", ctx.peers),)
+                  "these exact names and handles; at most 3)", ctx.inputs[PEERS]),)
     return stage_messages(
         ctx, role="You write the social world of one fictional persona.",
         task="Describe this persona's social network.", stage=STAGE, extra=peers,
@@ -56,5 +58,7 @@ def build_messages(ctx: StageContext) -> list[Message]:
 
 STAGE = Stage(
     name=NAME, depends_on=(core.NAME,), output_model=SocialNetwork,
-    build_messages=build_messages, estimated_s=20, wants_peers=True,
+    build_messages=build_messages, estimated_s=20,
+    # Known only once every stage 1 of the persona's cohort is done: the stage waits for them.
+    inputs=(InputParam(PEERS, "the batch's plausible peers, as prompt lines", default=""),),
 )
