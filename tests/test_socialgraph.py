@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import pytest
 
 from conftest import server_settings
 from openai_server import Reply
+from persona_foundry import socialgraph
 from persona_foundry.calendar import ensure_calendar
+from persona_foundry.cards.validate import file_problems
 from persona_foundry.llm.session import LLMSession
 from persona_foundry.pipeline import PersonaRunOptions, generate_personas
 from persona_foundry.profile import load_profile
@@ -89,6 +92,45 @@ def test_batch_personas_get_peers_and_symmetric_ties(start_server, make_image,
     calendar_prompt = server.chat_requests("calendar")[0].text
     target = next(n for n in graph_file["nodes"] if n["id"] == named["target"])
     assert f"@{target['handle']}), mentor" in calendar_prompt
+
+
+def _relationships(out: Path, key: str) -> list[dict[str, Any]]:
+    card = json.loads((out / "personas" / f"{key}_persona.json").read_text())
+    relationships: list[dict[str, Any]] = card["data"]["extensions"]["persona_foundry"][
+        "social"]["relationships"]
+    return relationships
+
+
+def test_a_crash_between_a_cards_two_writes_leaves_valid_cards_a_rerun_completes(
+        start_server, make_image, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start_server(befriend_first_peer)
+    images = [make_image(f"{name}.png") for name in "abc"]
+    out = tmp_path / "out"
+
+    def crash(*args: Any) -> None:
+        raise KeyboardInterrupt  # the process dies after every first write, before the second
+
+    with monkeypatch.context() as patch:
+        patch.setattr(socialgraph, "add_reciprocal_ties", crash)
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(server, images, out)
+    cards = sorted((out / "personas").glob("*_persona.json"))
+    assert len(cards) == 3 and all(file_problems(card) == [] for card in cards)
+    before = {key: _relationships(out, key) for key in "abc"}
+    assert not any(r["relation"] == "mentee" for rs in before.values() for r in rs)
+    assert not (out / "social_graph.json").exists()
+
+    calls = len(server.requests)
+    run_batch(server, images, out)  # resumes: every stage from the cards, then the ties
+    assert len(server.requests) == calls  # nothing paid again
+    after = {key: _relationships(out, key) for key in "abc"}
+    added = [(key, r) for key, rs in after.items() for r in rs if r not in before[key]]
+    assert [r["relation"] for _, r in added] == ["mentee"]
+    assert (out / "social_graph.json").exists()
+
+    run_batch(server, images, out)  # and once more: the tie is not doubled
+    assert {key: _relationships(out, key) for key in "abc"} == after
+    assert all(file_problems(card) == [] for card in cards)
 
 
 def test_single_persona_or_no_link_batch_makes_no_graph(start_server, make_image,

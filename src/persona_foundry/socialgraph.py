@@ -120,7 +120,14 @@ def find_ties(members: dict[str, Member],
 
 def add_reciprocal_ties(card_paths: dict[str, Path], members: dict[str, Member],
                         ties: list[Tie]) -> None:
-    """Write each added tie into the card of the side that had not named it."""
+    """Write each added tie into the card of the side that had not named it.
+
+    This is those cards' second write, on purpose: the first, when the persona is done, is
+    what a crash or a budget stop keeps, and a tie can come from any later persona of the
+    batch. Only cards gaining a tie are rewritten, each once, under the card's lock and by
+    atomic replace. A rerun after a crash between the two writes completes the ties without
+    doubling any: a tie written here reads back as one the card names itself.
+    """
     by_card: dict[str, list[Tie]] = {}
     for tie in (t for t in ties if t.reciprocated):
         by_card.setdefault(tie.source, []).append(tie)
