@@ -13,7 +13,8 @@ its own. Printed, with bounds measured in this same run:
   stage-1 prompt     prompt tokens of the first persona's stage 1 (empty folder) vs the last's
                      (target within ±5 %)
   peak RSS           of each size's largest run vs the smallest size's (target ≤ 1.5×)
-  makespan           of each run (after a warm-up loading the face model and Faker's locales)
+  makespan           of each run (after a warm-up loading the face model, Faker's locales and
+                     the post checks' language model)
                      vs max(critical path, calls × latency ÷ window) (target ≤ 1.1×)
   diversity          the folder's diversity report (its own targets), its time and peak RSS
 Writes bench/results/personas_scale.json.
@@ -46,6 +47,7 @@ from persona_foundry.pipeline import PersonaRunOptions, generate_personas  # noq
 from persona_foundry.settings import Settings  # noqa: E402
 from persona_foundry.source_image import extract_visual_facts, load_source_image  # noqa: E402
 from persona_foundry.stages import STAGES  # noqa: E402
+from persona_foundry.textchecks import warm_up_checks  # noqa: E402
 
 RUN_LIMIT = 5000
 RSS_BOUND = 1.5
@@ -87,9 +89,11 @@ def _images(folder: Path, start: int, count: int) -> list[Path]:
 def child(job: dict[str, Any]) -> None:
     """One run of `generate_personas` in this process; prints its figures as JSON."""
     images = _images(Path(job["images"]), job["start"], job["count"])
-    # Warm-up, as a long run has it: the face model and Faker's locales load once per process.
+    # Warm-up, as a long run has it: the face model, Faker's locales and the post checks'
+    # language model load once per process.
     extract_visual_facts(load_source_image(images[0]))
     names.warm_up()
+    warm_up_checks()
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, llm_base_url=job["base_url"], llm_api_key="bench",
         llm_model="bench-model", max_concurrent=job["window"], request_timeout_s=120,

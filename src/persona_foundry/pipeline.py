@@ -60,6 +60,7 @@ from .stages import STAGES
 from .stages.base import PersonaInput, Stage, StageContext, StageResult
 from .stages.core import CorePersona
 from .store import OutputLayout, read_card_json
+from .textchecks import warm_up_checks
 
 OutcomeStatus = Literal["ok", "partial", "failed", "skipped"]
 # The stage whose output says who a persona is (its name and handle).
@@ -547,7 +548,10 @@ async def generate_personas(
         progress.started(len(prepared), session.backend.name, session.window_limit)
     fatal: str | None = None
     try:
-        await session.check()
+        # Stage 3's post checks load a language model (~0.8 s, once per process): in a thread
+        # while the endpoint is checked, not on the event loop at the first stage 3 reply,
+        # with 20 calls out (as `tweets` does).
+        await asyncio.gather(session.check(), asyncio.to_thread(warm_up_checks))
         # 3. Run every persona's DAG; each card is written as soon as its persona is done.
         await _run_personas(run, prepared, outcomes)
         if run.linker is not None:
