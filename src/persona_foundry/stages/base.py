@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -159,6 +160,7 @@ def persona_sections(ctx: StageContext, *stages: str) -> list[tuple[str, str]]:
     return [(f"Persona {stage}", ctx.output_json(stage)) for stage in stages]
 
 
+@cache  # a model's fields do not change: built once, not on the event loop at every call
 def field_guide(model: type[BaseModel], indent: str = "") -> str:
     """The output fields and their meaning as short prompt lines (cheaper than a whole schema).
 
