@@ -15,7 +15,9 @@ its own. Printed, with bounds measured in this same run:
   peak RSS           of each size's largest run vs the smallest size's (target ≤ 1.5×)
   makespan           of each run (after a warm-up loading the face model, Faker's locales and
                      the post checks' language model)
-                     vs max(critical path, calls × latency ÷ window) (target ≤ 1.1×)
+                     vs max(critical path, calls × latency ÷ window) (target ≤ 1.1×), with the
+                     client's CPU (its event loop's, per call), the server process's CPU and
+                     the mean calls in service (server busy seconds ÷ makespan)
   diversity          the folder's diversity report (its own targets), its time and peak RSS
 Writes bench/results/personas_scale.json.
 """
@@ -227,7 +229,9 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             rows.append((f"{size} personas run {number}: makespan vs max(critical path, "
                          f"{result['calls']} calls × latency ÷ window) (≤ {MAKESPAN_BOUND}×; "
                          f"client CPU {result['cpu_s']:.1f} s (event loop "
-                         f"{result['loop_cpu_s']:.1f} s), server CPU "
+                         f"{result['loop_cpu_s']:.1f} s, "
+                         f"{1000 * result['loop_cpu_s'] / result['calls']:.2f} ms a call), "
+                         f"server CPU "
                          f"{result['server_cpu_s']:.1f} s, mean in flight "
                          f"{result['mean_in_flight']:.1f}, load average "
                          f"{result['load_average']:.1f} on {os.cpu_count()} cores)",
