@@ -35,7 +35,10 @@ from persona_foundry.calendar import parse_month  # noqa: E402
 from persona_foundry.llm.session import LLMSession  # noqa: E402
 from persona_foundry.pipeline import PersonaRunOptions, generate_personas  # noqa: E402
 from persona_foundry.quality import QualityReport, quality_report  # noqa: E402
+from persona_foundry.quality.metrics import words  # noqa: E402
+from persona_foundry.quality.style import FIRST_PERSON  # noqa: E402
 from persona_foundry.settings import Settings  # noqa: E402
+from persona_foundry.textchecks import opening, third_person_problem  # noqa: E402
 from persona_foundry.tweets import TweetOptions, TweetRunSummary, generate_tweets  # noqa: E402
 from schema_server import schema_responder  # noqa: E402
 
@@ -103,12 +106,30 @@ def _print(title: str, rows: list[dict[str, Any]]) -> None:
 
 
 def _diversity(report: QualityReport) -> dict[str, float]:
-    pooled = report.pooled
+    pooled, months = report.pooled, max(len(report.months), 1)
     return {"posts": pooled.posts, "distinct_2": pooled.distinct_2,
-            "self_bleu_within": sum(m.diversity.self_bleu for m in report.months)
-            / max(len(report.months), 1),
+            "self_bleu_within": sum(m.diversity.self_bleu for m in report.months) / months,
+            "long_ngram_share_within": sum(m.diversity.long_ngram_share
+                                           for m in report.months) / months,
             "bleu_across_personas": report.across_personas.self_bleu,
-            "compression_ratio": pooled.compression_ratio}
+            "compression_ratio": pooled.compression_ratio, **_voice(report)}
+
+
+def _voice(report: QualityReport) -> dict[str, float]:
+    """Shares of posts in the first person (English pronouns), naming their persona at the
+    start, and opening (first 3 words) like another post of their month."""
+    posts = [(month.persona, post.text, month.month) for month in report.months
+             for post in month.posts]
+    if not posts:
+        return {}
+    openings = [(month, opening(text)) for _, text, month in posts]
+    return {
+        "first_person_share": sum(bool(FIRST_PERSON & set(words(text)))
+                                  for _, text, _ in posts) / len(posts),
+        "third_person_start_share": sum(third_person_problem(text, name) is not None
+                                        for name, text, _ in posts) / len(posts),
+        "shared_opening_share": sum(openings.count(key) > 1 for key in openings) / len(posts),
+    }
 
 
 def mechanics(personas: int, posts: int) -> dict[str, Any]:
@@ -179,6 +200,7 @@ def real_text(card: Path | None, keep: Path | None) -> dict[str, Any]:
              "target": f"≤ {MAX_LOCAL_MINUTES}", "met": post_minutes <= MAX_LOCAL_MINUTES},
             *_targets(report)]
     _print(f"Real text: embedded model, {summary.made} of {LOCAL_POSTS} posts", rows)
+    print("\n" + ", ".join(f"{key} {value:.2f}" for key, value in _diversity(report).items()))
     return {"posts": summary.made, "minutes": post_minutes, "targets": rows,
             "diversity": _diversity(report),
             "judge_calls": report.judge.calls if report.judge else 0}

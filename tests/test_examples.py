@@ -58,6 +58,19 @@ def test_the_strategy_habits_hold_for_posts_and_greetings() -> None:
     assert "greetings.0: 3 emoji" in message
 
 
+def test_examples_about_the_persona_or_opening_like_another_are_dropped() -> None:
+    data = _examples("Tina is filing her third story of the day, coffee in hand.",
+                     "Deadline day: three stories filed, one coffee spilled.",
+                     "Deadline day: three interviews, no quote, and a printer that jammed.",
+                     "The archive smelled of dust and old ink today.",
+                     "Interviewed a ferry captain who has never missed a sailing.",
+                     greetings=(TINA,))
+    named = PostRules("English", max_hashtags=1, emoji_use="rare", persona_name="Tina")
+    kept = ExampleTweets.model_validate(data, context={POST_RULES_KEY: named})
+    assert [tweet.text for tweet in kept.tweets] == [data["tweets"][n]["text"] for n in (1, 3, 4)]
+    assert kept.greetings == [TINA]  # "I'm Tina" introduces herself
+
+
 def test_a_card_read_back_is_not_judged_again() -> None:
     assert len(ExampleTweets.model_validate(_examples(TINA, TINA, TINA)).tweets) == 3
 

@@ -86,4 +86,42 @@ def test_posts_calls_carry_the_penalties_the_endpoint_accepts_and_voice_samples(
     assert "fragments of earlier posts" in prompt and "at most 1 hashtag(s)" in prompt
     assert "My starter is older" not in prompt  # an example's opening is never shown
     assert "… older than some of …" in prompt
-    assert "- id " in prompt and ": about " in prompt
+    assert "- id " in prompt and "Angle: " in prompt and 'start with "' in prompt
+    assert "in the first person" in post_call.body["messages"][0]["content"]
+
+
+def test_posts_about_the_persona_or_opening_like_another_are_redone_with_the_reason(
+        start_server: StartServer, make_image: Any, tmp_path: Path) -> None:
+    served: dict[str, int] = {}
+
+    def responder(body: dict[str, Any]) -> Reply:
+        if schema_name(body) != "tweets":
+            return content_reply(body)
+        name = body["messages"][0]["content"].removeprefix("You are ").split(" (@")[0]
+        first_drafts = [f"{name} is heading to the airfield today, she says the sky is clear.",
+                        "Just got back from the airfield, my legs are tired but happy.",
+                        "Just got back from a bakery run with a warm rye loaf."]
+
+        def text_for(slot: str, number: int) -> str:
+            served[slot] = served.get(slot, 0) + 1
+            if served[slot] > 1:
+                return distinct_post(slot + "again")
+            return first_drafts[number] if len(served) <= 3 else (
+                "Just got back from the lake, the water was freezing.")  # the month's 4th slot
+
+        return _posts(body, text_for)
+
+    server = start_server(responder)
+    out = tmp_path / "out"
+    summary = run_tweets(server, make_cards(server, make_image, out, "ava"), out, count=4,
+                         slots_per_call=3, settings={"max_concurrent": 1})
+    result = summary.personas[0]
+    assert (result.made, result.regenerated, result.failed) == (4, 3, 0)
+    calls = [r for r in server.requests if r.schema_name == "tweets"]
+    slots = requested_slots(calls[0].body)
+    retries = " ".join(r.text for r in calls if "Draft 1 was rejected" in r.text)
+    assert "in the third person at its start" in retries
+    # Inside one reply, and against a post accepted from an earlier reply: both named.
+    assert retries.count(f"opens like the post for slot {slots[1]} ('just got back…')") == 2
+    saved = json.loads(result.tweet_file.read_text(encoding="utf-8"))["tweets"]  # type: ignore[union-attr]
+    assert sum(tweet["text"].startswith("Just got back") for tweet in saved) == 1

@@ -1,4 +1,5 @@
-"""Post checks: weighted length, language, hashtags, emoji, and the near-duplicate threshold."""
+"""Post checks: weighted length, language, hashtags, emoji, voice, openings, and the
+near-duplicate threshold."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from persona_foundry.textchecks import (
     DuplicateIndex,
     PostRules,
     jaccard,
+    opening,
     rule_problems,
+    set_problems,
     weighted_length,
 )
 
@@ -88,3 +91,43 @@ def test_weighted_length_fast_path_agrees_with_twitter_text(text: str) -> None:
     from twitter_text import parse_tweet
 
     assert weighted_length(text) == parse_tweet(text).weightedLength
+
+
+VOICED = PostRules(language="English", max_hashtags=5, emoji_use="rare", persona_name="Ms. Ly Thai")
+# What the default offline model wrote for a third of 24 posts (bench/quality.py, issue 20).
+ABOUT_THE_PERSONA = [
+    "Ms. Ly Thai is planning a hiking trip to Hoi An, Vietnam. She and her friends are excited!",
+    "Ly Thai is celebrating New Year's Eve with her friends and family.",
+    "Hiking in Hoi An, Vietnam: Ms. Ly Thai is planning a hiking trip with her friends.",
+    "Ms. Thai and her friends are planning to celebrate with dinner at a local restaurant.",
+]
+BY_THE_PERSONA = [
+    "I'm planning a hiking trip to Hoi An. I can't wait! #Hiking",
+    "Hi! I'm Ms. Ly Thai, and I write about the forests of Vietnam. Say hello!",
+    "It's me, Ly Thai: back from the mountains with 300 photos to sort.",
+    "Spicy noodles for breakfast, then the park. Thai food wins every morning.",
+]
+
+
+@pytest.mark.parametrize("post", ABOUT_THE_PERSONA)
+def test_a_post_naming_its_persona_in_the_third_person_fails_with_the_reason(post: str) -> None:
+    (problem,) = rule_problems(post, VOICED)
+    assert "names Ms. Ly Thai in the third person" in problem and "first person" in problem
+    assert rule_problems(post, RULES) == []  # no persona name given: not checked
+
+
+@pytest.mark.parametrize("post", BY_THE_PERSONA)
+def test_a_post_by_its_persona_passes_the_voice_check(post: str) -> None:
+    assert rule_problems(post, VOICED) == []
+
+
+def test_posts_of_a_set_that_open_alike_fail_naming_the_first() -> None:
+    posts = ["I can't wait to see the rice terraces at dawn! #Travel",
+             "Finished a novel about the Mekong delta last night.",
+             "I can't wait for the book fair this weekend, so many stalls.",
+             "I can, and I will, climb Fansipan before the year ends."]
+    assert opening(posts[0]) == "i can t" == opening("#Travel I can't")
+    assert jaccard(posts[0], posts[2]) < NEAR_DUPLICATE_JACCARD  # not a near duplicate
+    problems = set_problems(posts, None, labels=["a", "b", "c", "d"], openings=True)
+    assert problems == {2: ["opens like a ('i can t…'): start differently"]}
+    assert set_problems(posts, None) == {}  # openings are checked only when asked

@@ -37,6 +37,7 @@ from .store.slots import MOVE_FOR_STATUS
 STAGE_NAME = "calendar"
 JITTER_MINUTES = 25
 DEFAULT_IMAGE_SHARE = 0.3
+MAX_EVENT_DESCRIPTION_CHARS = 80
 T = TypeVar("T")
 
 
@@ -45,7 +46,11 @@ class PlannedEvent(BaseModel):
 
     day: int = Field(ge=1, le=31, description="day of the month")
     title: str = Field(min_length=1, max_length=60, description="short title")
-    description: str = Field(max_length=160, description="what happens")
+    # Short and without the persona's name: each event is the subject of the posts of its day,
+    # and 160-character descriptions in the third person ("Ms. Ly Thai is planning…") were
+    # both a third of the month plan's tokens and what those posts copied.
+    description: str = Field(max_length=MAX_EVENT_DESCRIPTION_CHARS,
+                             description="what happens, in a few words, without their name")
     kind: Literal["trip", "project", "milestone", "mood", "holiday", "social", "routine",
                   "other"] = Field(description="kind of event")
     with_handles: list[Word] = Field(
@@ -180,7 +185,7 @@ def month_messages(profile: PersonaProfile, month: str, language: str,
         f"{', '.join(p.name for p in profile.strategy.pillars)}.\n\n"
         f"## Month\n{gregorian.month_name[number]} {year} "
         f"({gregorian.monthrange(year, number)[1]} days). Include the holidays of where they "
-        "live and a few personal events (trips, projects, moods)."
+        "live, each on its own date, and a few personal events (trips, projects, moods)."
     )
     if linked:
         user += ("\n\n## People in their life who also post (an event or two may include "

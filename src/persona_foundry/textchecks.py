@@ -7,6 +7,10 @@ on the same pillar score under 0.15 (tests/test_textchecks.py holds such pairs),
 rewordings and still leaves a wide margin before it would reject posts that share a topic.
 Language: only a detection at ≥ 0.9 confidence counts (English fixtures score 0.45–0.99 as
 English; a short post scoring low is not evidence of another language).
+Voice: a post is the persona writing, so one that names the persona at its start ("Ms. Ly Thai
+is planning…", what the default offline model wrote for a third of its posts) fails, and so does
+one opening with the same first words as another post of the set (`opening`): posts that all
+start alike read as a template however different their rest.
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ LANGUAGE_CODES: dict[str, str] = {
 _DOT_LETTER = re.compile(r"\.[A-Za-z]")
 _HASHTAG = re.compile(r"(?<!\w)#\w+", re.UNICODE)
 _NOISE = re.compile(r"https?://\S+|@\w+|[^\w\s]", re.UNICODE)
+OPENING_WORDS = 3
+# Words within which a post may not name its persona (unless introducing itself: "I'm Ava").
+NAME_OPENING_WORDS = 8
+_HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame"})
+_SELF_INTRODUCTIONS = ("i am", "im", "i m", "its", "it s", "this is", "my name is", "me")
 
 
 @lru_cache(maxsize=4096)
@@ -118,13 +127,49 @@ def emoji_count(text: str) -> int:
     return 0 if text.isascii() else len(extract_emojis_with_indices(text))
 
 
+def opening(text: str) -> str:
+    """A post's first OPENING_WORDS words, normalised (hashtags and punctuation dropped)."""
+    return " ".join(normalize_for_comparison(_HASHTAG.sub(" ", text)).split()[:OPENING_WORDS])
+
+
+def _name_words(name: str) -> list[str]:
+    words = normalize_for_comparison(name).split()
+    while len(words) > 1 and words[0] in _HONORIFICS:
+        words = words[1:]
+    return words
+
+
+def third_person_problem(text: str, name: str) -> str | None:
+    """Why the post reads as written about `name` rather than by them: it names them within its
+    first NAME_OPENING_WORDS words (the name without its honorific, or the surname after one),
+    other than to introduce itself ("I'm Ava Stone, …"). None when it does not."""
+    full = _name_words(name)
+    if not full:
+        return None
+    words = normalize_for_comparison(text).split()
+    honorific = normalize_for_comparison(name).split()[0]
+    forms = [full] + ([[honorific, full[-1]]] if honorific in _HONORIFICS else [])
+    introductions = tuple(f" {intro}" for intro in _SELF_INTRODUCTIONS)
+    for start in range(min(NAME_OPENING_WORDS, len(words))):
+        for form in forms:
+            if words[start:start + len(form)] != form:
+                continue
+            begins = start - 1 if start and words[start - 1] in _HONORIFICS else start
+            if not (" " + " ".join(words[max(0, begins - 3):begins])).endswith(introductions):
+                return (f"names {name} in the third person at its start: write as {name}, in "
+                        "the first person (I, my), as they would post it")
+    return None
+
+
 @dataclass(frozen=True)
 class PostRules:
-    """What a persona's posts must respect."""
+    """What a persona's posts must respect (`persona_name`: the name they may not open
+    with in the third person; empty: not checked)."""
 
     language: str
     max_hashtags: int
     emoji_use: str
+    persona_name: str = ""
 
 
 def rule_problems(text: str, rules: PostRules) -> list[str]:
@@ -145,6 +190,9 @@ def rule_problems(text: str, rules: PostRules) -> list[str]:
     wrong_language = language_problem(text, rules.language)
     if wrong_language:
         problems.append(wrong_language)
+    third_person = third_person_problem(text, rules.persona_name) if rules.persona_name else None
+    if third_person:
+        problems.append(third_person)
     return problems
 
 
@@ -221,18 +269,29 @@ class DuplicateIndex:
         self._lsh.insert(key, signature)
 
 
+def opening_problem(text: str, openings: dict[str, str]) -> str | None:
+    """Why `text` opens like a post in `openings` (opening → that post's name), if it does."""
+    first = opening(text)
+    if first and first in openings:
+        return f"opens like {openings[first]} ('{first}…'): start differently"
+    return None
+
+
 def set_problems(texts: Sequence[str], rules: PostRules | None,
                  earlier: DuplicateIndex | None = None,
-                 labels: Sequence[str] = ()) -> dict[int, list[str]]:
+                 labels: Sequence[str] = (), *, openings: bool = False) -> dict[int, list[str]]:
     """Each failing text's problems (by index): its rules, then whether it repeats a text
-    before it in `texts` (or in `earlier`, which is left unchanged).
+    before it in `texts` (or in `earlier`, which is left unchanged) and, with `openings`,
+    whether it opens with the first words of a text before it.
 
     One pass over a whole set, so a reply or a card that repeats itself is caught at once,
     each copy naming the text it copies (by its label, else its index).
     """
     index, first_seen = DuplicateIndex(), dict[str, int]()
+    first_words: dict[str, str] = {}
     problems: dict[int, list[str]] = {}
     for number, text in enumerate(texts):
+        name = labels[number] if number < len(labels) else f"text {number}"
         found = rule_problems(text, rules) if rules is not None else []
         copied = earlier.find(text) if earlier is not None else None
         if copied is not None:
@@ -240,11 +299,15 @@ def set_problems(texts: Sequence[str], rules: PostRules | None,
         twin = index.find(text)
         if twin is not None:
             first = first_seen[twin]
-            name = labels[first] if first < len(labels) else f"text {first}"
-            found.append(f"too similar to {name}: {twin[:80]!r}")
+            twin_name = labels[first] if first < len(labels) else f"text {first}"
+            found.append(f"too similar to {twin_name}: {twin[:80]!r}")
+        elif openings and (same_start := opening_problem(text, first_words)):
+            found.append(same_start)
         if found:
             problems[number] = found
         if twin is None:
             index.add(text)
             first_seen.setdefault(text, number)
+        if openings and not found:
+            first_words.setdefault(opening(text), name)
     return problems

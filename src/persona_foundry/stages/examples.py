@@ -3,7 +3,8 @@
 Everything written here is read as the persona's own posts (the card's `mes_example`, first
 message and alternate greetings come from it, and `tweets` shows the posts as the voice to
 match), so it passes the checks every calendar post passes (textchecks.py): weighted length,
-language, the strategy's hashtag and emoji habits, and no exact or near duplicate among them.
+language, the strategy's hashtag and emoji habits, the persona's own voice (never named in the
+third person at the start), and no exact or near duplicate nor shared opening among them.
 A set with too few passing posts is re-asked with the reasons, like a failing post; otherwise
 the failing texts are dropped (a small model re-asked tends to send the same reply again).
 """
@@ -67,7 +68,7 @@ class ExampleTweets(BaseModel):
         labels = [f"tweets.{n}" for n in range(len(self.tweets))]
         labels += [f"greetings.{n}" for n in range(len(self.greetings))]
         texts = [tweet.text for tweet in self.tweets] + self.greetings
-        problems = set_problems(texts, rules, labels=labels)
+        problems = set_problems(texts, rules, labels=labels, openings=True)
         kept = [tweet for n, tweet in enumerate(self.tweets) if n not in problems]
         if len(kept) < MIN_EXAMPLES:
             raise ValueError("rewrite these, keep the others:\n" + "\n".join(
@@ -86,8 +87,10 @@ def post_rules(ctx: StageContext) -> dict[str, Any]:
     plan = ctx.outputs.get(strategy.NAME)
     if not isinstance(plan, strategy.TweetStrategy):
         return {}
+    identity = ctx.outputs.get(core.NAME)
+    name = ctx.persona.name or (identity.name if isinstance(identity, core.CorePersona) else "")
     return {POST_RULES_KEY: PostRules(ctx.persona.language, plan.max_hashtags_per_tweet,
-                                      plan.emoji_use)}
+                                      plan.emoji_use, name)}
 
 
 def build_messages(ctx: StageContext) -> list[Message]:

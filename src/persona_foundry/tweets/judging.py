@@ -1,6 +1,7 @@
-"""Whether a drafted post is accepted: the house rules, image prompts, near-duplicates (of
-earlier posts and inside one reply), the consistency judge's verdict when it runs, and how many
-attempts a slot gets before it is marked failed."""
+"""Whether a drafted post is accepted: the house rules (the persona's voice included), image
+prompts, near-duplicates and same openings (of the run's earlier posts and inside one reply),
+the consistency judge's verdict when it runs, and how many attempts a slot gets before it is
+marked failed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import Literal
 
 from ..quality.judge import Verdict as Consistency
 from ..store import Slot
-from ..textchecks import DuplicateIndex, PostRules, rule_problems, set_problems
+from ..textchecks import (
+    DuplicateIndex,
+    PostRules,
+    opening,
+    opening_problem,
+    rule_problems,
+    set_problems,
+)
 from .prompting import TweetBatch, TweetDraft
 
 MAX_TWEET_ATTEMPTS = 3
@@ -36,6 +44,9 @@ class Judge:
     def __init__(self, rules: PostRules, max_attempts: int = MAX_TWEET_ATTEMPTS) -> None:
         self.rules, self.max_attempts = rules, max_attempts
         self.seen = DuplicateIndex()
+        # The openings of the posts accepted in this run (opening → which post): a post that
+        # starts like one of them is redone (earlier runs' posts count for duplicates only).
+        self.openings: dict[str, str] = {}
         self.attempts: Counter[str] = Counter()
         # Why each slot's last draft was rejected: the next prompt for the slot says so.
         self.feedback: dict[str, str] = {}
@@ -68,6 +79,7 @@ class Judge:
             problems = f"the consistency judge: {consistency.reason}"
         if not problems and draft is not None:
             self.seen.add(draft.text)
+            self.openings.setdefault(opening(draft.text), f"the post for slot {slot.id}")
             return Verdict(slot, "drafted", "", attempt, draft)
         if attempt < self.max_attempts:
             # The attempt number makes each retry a new request (never a cached reply).
@@ -90,13 +102,16 @@ class Judge:
         earlier = None if problems else self.seen.find(draft.text)
         if earlier is not None:
             problems.append(f"too similar to an earlier post: {earlier[:80]!r}")
-        return "; ".join(problems), earlier is not None or bool(twins)
+        elif not problems and (same_start := opening_problem(draft.text, self.openings)):
+            problems.append(same_start)
+        duplicate = earlier is not None or any(twin.startswith("too similar") for twin in twins)
+        return "; ".join(problems), duplicate
 
 
 def _twins_in_reply(drafts: list[TweetDraft]) -> dict[str, list[str]]:
-    """Posts of one reply that repeat another post of it, each naming that post's slot: all
-    are known before any is accepted, so each copy is redone in the very next call, told what
-    it copied (a small model repeated one post for four slots)."""
+    """Posts of one reply that repeat or open like another post of it, each naming that
+    post's slot: all are known before any is accepted, so each copy is redone in the very next
+    call, told what it copied (a small model repeated one post for four slots)."""
     labels = [f"the post for slot {draft.slot_id}" for draft in drafts]
-    found = set_problems([draft.text for draft in drafts], None, labels=labels)
+    found = set_problems([draft.text for draft in drafts], None, labels=labels, openings=True)
     return {drafts[number].slot_id: problems for number, problems in found.items()}

@@ -38,7 +38,7 @@ class PersonaWriter:
         self.session, self.profile, self.calendar = session, profile, calendar
         self.options, self.result, self.progress = options, result, progress
         self.judge = Judge(PostRules(options.language, profile.strategy.max_hashtags_per_tweet,
-                                     profile.strategy.emoji_use))
+                                     profile.strategy.emoji_use, profile.name))
         self.records: list[TweetRecord] = []
         # The consistency judge's verdicts on the drafts of the latest calls (with --judge).
         self.consistency: dict[str, Consistency] = {}
@@ -77,7 +77,7 @@ class PersonaWriter:
     async def call(self, batch: list[Slot]) -> tuple[Reply, tuple[int, int]]:
         """One LLM call for `batch`: the reply, or why it failed (RunStoppedError is raised)."""
         messages = tweet_messages(self.profile, self.calendar, batch, self.options,
-                                  self.judge.feedback)
+                                  self.judge.feedback, self.judge.attempts)
         try:
             done = await self.session.call(
                 TweetBatch, messages, stage=STAGE_NAME, persona=self.profile.key,
