@@ -38,6 +38,7 @@ STAGE_NAME = "calendar"
 JITTER_MINUTES = 25
 DEFAULT_IMAGE_SHARE = 0.3
 MAX_EVENT_DESCRIPTION_CHARS = 80
+MAX_EVENTS = 6
 T = TypeVar("T")
 
 
@@ -71,8 +72,11 @@ class MonthPlan(BaseModel):
     """The LLM's part of a calendar: themes and events."""
 
     themes: list[Word] = Field(min_length=1, max_length=4, description="the month's themes")
+    # At most 6: on the default offline model each event is ~60 tokens of a month plan that
+    # every post of the persona waits for (8 events: 494 tokens, 2.2 minutes on 2 cores).
     events: list[PlannedEvent] = Field(
-        min_length=2, max_length=10, description="life events, holidays of their location"
+        min_length=2, max_length=MAX_EVENTS,
+        description="life events, holidays of their location",
     )
 
 
