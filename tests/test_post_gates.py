@@ -125,3 +125,13 @@ def test_posts_about_the_persona_or_opening_like_another_are_redone_with_the_rea
     assert retries.count(f"opens like the post for slot {slots[1]} ('just got back…')") == 2
     saved = json.loads(result.tweet_file.read_text(encoding="utf-8"))["tweets"]  # type: ignore[union-attr]
     assert sum(tweet["text"].startswith("Just got back") for tweet in saved) == 1
+    # Each slot of a call its own opening words; a retry gets other ones.
+    first_lines = _slot_lines(calls[0])
+    assert len({line.split("start with")[1] for line in first_lines.values()}) == 3
+    retried = next(_slot_lines(r)[slots[0]] for r in calls[1:] if slots[0] in _slot_lines(r))
+    assert retried.split("start with")[1][:12] != first_lines[slots[0]].split("start with")[1][:12]
+
+
+def _slot_lines(request: Any) -> dict[str, str]:
+    prompt = request.body["messages"][-1]["content"]
+    return {line.split()[2]: line for line in prompt.splitlines() if line.startswith("- id ")}
