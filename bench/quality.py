@@ -1,7 +1,7 @@
 """Benchmark: the quality report on a fixed batch, every measure printed with its target.
 
     python bench/quality.py [--personas 2] [--posts 1000] [--skip-local | --skip-mechanics]
-                            [--card CARD] [--keep DIR]
+                            [--card CARD] [--keep DIR] [--no-judge]
 
 1. Mechanics, on the schema-driven test server (tests/schema_server.py, seed 0): personas
    from the example image, `--posts` posts each (over as many months as that takes), then the
@@ -11,7 +11,8 @@
 2. Real text, on the embedded default model (skip with --skip-local): one persona (or
    `--card`), 24 posts (the issue-20 target: ≥ 90 % accepted at the first or second attempt,
    no near-duplicate pair, no post copying an example, ≤ 10 minutes on 2 cores), then the
-   report with the judge on the same model.
+   report with the judge on the same model (`--no-judge`: the report without it, minutes
+   sooner on 2 cores).
 Writes bench/results/quality.json.
 """
 
@@ -88,7 +89,9 @@ async def _posts(settings: Settings, cards: list[Path], out: Path,
     return runs
 
 
-async def _report(settings: Settings, out: Path) -> QualityReport:
+async def _report(settings: Settings, out: Path, judge: bool = True) -> QualityReport:
+    if not judge:
+        return await quality_report(out, None)
     async with LLMSession.open(settings, out) as session:
         return await quality_report(out, session)
 
@@ -167,7 +170,7 @@ def _early_share(summary: TweetRunSummary) -> float:
     return early / LOCAL_POSTS
 
 
-def real_text(card: Path | None, keep: Path | None) -> dict[str, Any]:
+def real_text(card: Path | None, keep: Path | None, judge: bool = True) -> dict[str, Any]:
     """Part 2: the embedded default model (no LLM_BASE_URL), in `keep` or a temporary folder."""
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     with tempfile.TemporaryDirectory() as folder:
@@ -189,7 +192,7 @@ def real_text(card: Path | None, keep: Path | None) -> dict[str, Any]:
         summary = asyncio.run(write())
         post_minutes = (time.perf_counter() - started) / 60
         early = _early_share(summary)  # read while the folder still exists
-        report = asyncio.run(_report(settings, out))
+        report = asyncio.run(_report(settings, out, judge))
     result = summary.personas[0]
     print(f"\nposts: made {result.made}, regenerated {result.regenerated}, failed "
           f"{result.failed}, duplicates caught {result.duplicates}, "
@@ -214,12 +217,14 @@ def main() -> None:
     parser.add_argument("--card", type=Path, help="an existing card for the embedded part")
     parser.add_argument("--keep", type=Path, help="write the embedded part's folder here")
     parser.add_argument("--skip-mechanics", action="store_true", help="only the embedded part")
+    parser.add_argument("--no-judge", action="store_true",
+                        help="the embedded part's report without the consistency judge")
     args = parser.parse_args()
     results: dict[str, Any] = {"args": {key: str(value) for key, value in vars(args).items()}}
     if not args.skip_mechanics:
         results["mechanics"] = mechanics(args.personas, args.posts)
     if not args.skip_local:
-        results["real_text"] = real_text(args.card, args.keep)
+        results["real_text"] = real_text(args.card, args.keep, judge=not args.no_judge)
     folder = ROOT / "bench" / "results"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "quality.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
