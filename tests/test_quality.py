@@ -128,6 +128,25 @@ def test_a_repeated_greeting_is_listed_with_its_slot_id(start_server: StartServe
     assert any("near duplicate" in reason for reason in worst.reasons)
 
 
+def test_a_post_about_the_persona_is_listed_with_its_slot_id(
+        start_server: StartServer, make_image: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    written_month(start_server, make_image, out, list(VARIED))
+    name = collect_months(out)[0][0].profile.name
+    about: list[str] = []
+
+    def write(calendar: Any) -> None:
+        slot = next(slot for slot in calendar.slots if slot.status == "planned")
+        slot.apply("draft")
+        slot.text = f"{name} is planning a glider trip to the coast, and she is excited."
+        about.append(slot.id)
+
+    update_calendar(OutputLayout(out).calendar_path("ava", MONTH), write)
+    month = measure_month(collect_months(out)[0][0], None)
+    listed = next(o for o in month.offenders if o.slot_id == about[0])
+    assert "names the persona in the third person at its start" in listed.reasons
+
+
 def judge_replies(wrong: set[str]) -> Callable[[dict[str, Any]], Reply]:
     """Scripted judge: a post containing any of `wrong` fails, every other passes."""
 

@@ -16,7 +16,7 @@ from ..errors import PersonaFoundryError
 from ..llm.session import LLMSession
 from ..profile import PersonaProfile, load_profile
 from ..store import Calendar, OutputLayout, read_calendar
-from ..textchecks import DuplicateIndex, set_problems
+from ..textchecks import DuplicateIndex, set_problems, third_person_problem
 from .judge import JudgedPost, JudgeRun, judge_posts
 from .metrics import DiversityScores, diversity_scores, near_duplicate_partners
 from .style import PillarStyle, StyledPost, habits_kept, style_profile
@@ -170,7 +170,8 @@ def _copies_example(examples: Sequence[str]) -> Callable[[str], str | None]:
 def offenders(month: MonthQuality, examples: Sequence[str], profile: PersonaProfile,
               run: JudgeRun | None) -> list[Offender]:
     """The month's worst posts, worst first: near duplicates, copied examples, failed judge
-    verdicts, broken habits, posts echoing the rest."""
+    verdicts, posts about the persona rather than by them, broken habits, posts echoing the
+    rest."""
     copied_from = _copies_example(examples)
     found = []
     for number, post in enumerate(month.posts):
@@ -186,6 +187,9 @@ def offenders(month: MonthQuality, examples: Sequence[str], profile: PersonaProf
         verdict = run.verdicts.get(post.slot_id) if run else None
         if verdict is not None and not verdict.consistent:
             reasons.append(f"judge: {verdict.reason}")
+            score += 2
+        if third_person_problem(post.text, profile.name):
+            reasons.append("names the persona in the third person at its start")
             score += 2
         if not habits_kept(post.text, profile.strategy):
             reasons.append("breaks the hashtag or emoji habit")
