@@ -31,10 +31,11 @@ VOICE_SAMPLE_WORDS = 8
 # An image slot's photo, described in a line: longer ones cost the embedded model tokens and
 # no image stage reads more (images/prompts.py adds the persona's look itself).
 MAX_IMAGE_PROMPT_CHARS = 150
-# What each slot's post does and the words it starts with; slot i of the month gets entry i
-# (its retries the ones ANGLE_RETRY_STEP further on), so neighbouring slots, the ones that
-# share a call, never share an opening. None starts with the persona's name or "I": those were
-# the openings the default offline model repeated.
+# What each slot's post does and the words it starts with: slot i of the month gets entry i,
+# so the slots of one call, neighbours in the month, never share an opening; a retry gets one
+# of RETRY_ANGLES (never the opening of another slot nearby, which its post may already use).
+# Each opening is at most 2 words (the opening check compares 3) and none is the persona's name
+# or "I": those were the openings the default offline model repeated.
 ANGLES: tuple[tuple[str, str], ...] = (
     ("something that just happened", "Just"),
     ("a question for your followers", "Who else"),
@@ -50,14 +51,32 @@ ANGLES: tuple[tuple[str, str], ...] = (
     ("a funny moment", "Funny thing:"),
     ("what you are grateful for", "Grateful for"),
     ("a goal of yours", "Goal:"),
-    ("a detail most people miss", "Nobody tells you"),
+    ("a detail most people miss", "Underrated:"),
     ("today's mood", "Today"),
     ("a quick update", "Quick update:"),
     ("a favourite of yours", "My favorite"),
-    ("a mistake you made", "Note to self:"),
+    ("a mistake you made", "Oops,"),
     ("a challenge to your followers", "Try this:"),
+    ("a look behind the scenes", "Backstage:"),
+    ("what you are reading or watching", "Currently"),
+    ("a small ritual of yours", "Every"),
+    ("a surprise", "Surprise:"),
 )
-ANGLE_RETRY_STEP = 7
+RETRY_ANGLES: tuple[tuple[str, str], ...] = (
+    ("a short story from your day", "So"),
+    ("a thought you keep coming back to", "Honestly,"),
+    ("a question you are asking yourself", "Why"),
+    ("a small detail you noticed", "Noticed"),
+    ("an invitation to your followers", "Join me"),
+    ("a contrast between then and now", "Last year"),
+    ("a before-and-after", "Before"),
+    ("a quiet moment", "Sometimes"),
+    ("a promise to yourself", "Promise:"),
+    ("a bit of good news", "Good news:"),
+    ("a plea for advice", "Help:"),
+    ("a comparison", "Nothing beats"),
+)
+RETRY_ANGLE_STEP = 5
 _PARTS_OF_DAY = ((5, "early morning"), (9, "morning"), (12, "midday"), (14, "afternoon"),
                  (18, "evening"), (22, "night"))
 
@@ -164,7 +183,9 @@ def _slot_line(slot: Slot, event: CalendarEvent | None, angle: tuple[str, str], 
 
 
 def _angle(position: int, attempts: int) -> tuple[str, str]:
-    return ANGLES[(position + attempts * ANGLE_RETRY_STEP) % len(ANGLES)]
+    if not attempts:
+        return ANGLES[position % len(ANGLES)]
+    return RETRY_ANGLES[(position + (attempts - 1) * RETRY_ANGLE_STEP) % len(RETRY_ANGLES)]
 
 
 def tweet_messages(profile: PersonaProfile, calendar: Calendar, slots: list[Slot],
