@@ -88,7 +88,7 @@ def post_rules(ctx: StageContext) -> dict[str, Any]:
     if not isinstance(plan, strategy.TweetStrategy):
         return {}
     identity = ctx.outputs.get(core.NAME)
-    name = ctx.persona.name or (identity.name if isinstance(identity, core.CorePersona) else "")
+    name = identity.name if isinstance(identity, core.CorePersona) else ""
     return {POST_RULES_KEY: PostRules(ctx.persona.language, plan.max_hashtags_per_tweet,
                                       plan.emoji_use, name)}
 
