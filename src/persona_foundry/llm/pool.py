@@ -155,6 +155,7 @@ class LLMPool:
             await buckets.acquire(estimated_tokens)
             await self.limiter.acquire(priority)
             reserved = 0.0
+            completion: Completion | None = None
             try:
                 self._raise_if_fatal()
                 reserved = self.budget.reserve(request.model, prompt_chars, request.max_tokens)
@@ -178,9 +179,14 @@ class LLMPool:
                 buckets.refund(estimated_tokens - completion.prompt_tokens
                                - completion.completion_tokens)
                 completion.attempts = attempt
-                return completion
             finally:
                 self.limiter.release()
+            if completion is not None:
+                # Let the caller the slot went to send its request before this reply is
+                # parsed, validated and logged: on the one event-loop thread, that work would
+                # otherwise keep the freed slot idle for the milliseconds it takes.
+                await asyncio.sleep(0)
+                return completion
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
