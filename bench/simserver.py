@@ -8,7 +8,8 @@ served at once and the rest queue; `rpm`/`tpm` are enforced with buckets holding
 allowance, answering 429 with Retry-After and sending x-ratelimit-* headers; `fault_rate` of
 calls fail with 500; `schema_seed` makes it answer like a schema-following backend (each
 request gets a random valid instance of the schema it sent: tests/schema_server.py) instead of
-the scripted stage replies. GET /stats returns counters (served, 429s, 5xx, busy seconds; also per
+the scripted stage replies (drawn in `reply_workers` processes when set). GET /stats returns
+counters (served, 429s, 5xx, busy seconds; also per
 response schema) and a timeline of every served call (schema, arrived, started, finished, in
 seconds of time.monotonic() since `clock_origin`), to see where the server sat idle.
 """
@@ -18,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import signal
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from openai_server import Reply
 from persona_foundry.llm.ratelimit import TokenBucket
-from schema_server import schema_responder
+from schema_server import drawn_reply, schema_responder
 from stage_replies import content_reply
 
 CHARS_PER_TOKEN = 4
+LAG_PROBE_S = 0.005
 
 
 class SimServer:
@@ -51,6 +55,18 @@ class SimServer:
         self.posts_per_day = config.get("posts_per_day")
         seed = config.get("schema_seed")
         self.schema = schema_responder(int(seed)) if seed is not None else None
+        # Drawing and validating a schema instance is ~1.4 ms of Python a call: at hundreds of
+        # calls a second on this one loop it delays reading requests and writing replies, which
+        # a real server's latency does not include. `reply_workers` processes draw them instead.
+        workers = int(config.get("reply_workers", 0))
+        self.workers = ProcessPoolExecutor(workers) if workers and self.schema else None
+        self.lag_s: list[float] = []  # how late a 5 ms timer fires: the loop's own delay
+
+    def lag_report(self) -> dict[str, float]:
+        """The loop's delay so far (ms): how much the simulator itself adds to its latency."""
+        lags = sorted(self.lag_s) or [0.0]
+        return {"mean_ms": 1000 * sum(lags) / len(lags),
+                "p50_ms": 1000 * lags[len(lags) // 2], "p99_ms": 1000 * lags[int(len(lags) * 0.99)]}
 
     def _limit_headers(self) -> dict[str, str]:
         headers = {}
@@ -73,8 +89,15 @@ class SimServer:
             self.tokens.take(prompt_tokens)
         return 0.0
 
-    def _reply(self, body: dict[str, Any]) -> Reply:
-        reply: Reply = self.schema(body) if self.schema else content_reply(body)
+    async def _reply(self, body: dict[str, Any]) -> Reply:
+        reply: Reply
+        if self.schema is None:
+            reply = content_reply(body)
+        elif self.workers is None:
+            reply = self.schema(body)
+        else:
+            reply = await asyncio.get_running_loop().run_in_executor(
+                self.workers, drawn_reply, body, self.schema.rng_key(body))
         name = body["response_format"]["json_schema"]["name"]
         if name == "strategy" and self.posts_per_day and reply.content:
             strategy = json.loads(reply.content)
@@ -82,8 +105,13 @@ class SimServer:
             reply.content = json.dumps(strategy)
         return reply
 
-    async def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
-        """One chat completion under the latency, capacity, limit and fault models."""
+    async def chat(self, body: dict[str, Any], read_at: float
+                   ) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """One chat completion under the latency, capacity, limit and fault models.
+
+        `read_at` (time.monotonic()) is when the request was read: a call's latency runs from
+        then, so the simulator's own work on it (parsing, drawing a schema instance: ~1.4 ms of
+        this one thread) is spent inside the latency, as a real server's is, not added to it."""
         prompt_tokens = len(json.dumps(body.get("messages", []))) // CHARS_PER_TOKEN
         wait = self._admit(prompt_tokens)
         if wait > 0:
@@ -93,7 +121,7 @@ class SimServer:
         if self.random.random() < self.config.get("fault_rate", 0.0):
             self.stats["faults"] += 1
             return 500, {}, {"error": {"message": "injected fault"}}
-        reply = self._reply(body)
+        reply = await self._reply(body)
         if reply.status != 200:  # a schema the schema server cannot honour: the client's bug
             self.stats["refused"] = self.stats.get("refused", 0) + 1
             return reply.status, {}, reply.error_body or {}
@@ -106,10 +134,14 @@ class SimServer:
         service = stage_seconds.get(name) or (
             self.config.get("ttft_s", 0.05) + completion_tokens / self.config.get(
                 "tokens_per_s", 1000))
-        arrived = time.monotonic() - self.started
+        arrived = read_at - self.started
+        queued = self.capacity.locked()
         async with self.capacity:
             began = time.monotonic() - self.started
-            await asyncio.sleep(service)
+            # Queued behind `capacity`, the call's service starts when a slot frees; otherwise
+            # at its arrival, with the time already spent on it counted.
+            await asyncio.sleep(max(0.0, (began if queued else arrived) + service
+                                    - (time.monotonic() - self.started)))
         self.stats["timeline"].append((name, arrived, began, time.monotonic() - self.started))
         self.stats["served"] += 1
         self.stats["busy_s"] += service
@@ -141,10 +173,11 @@ async def _handle(server: SimServer, reader: asyncio.StreamReader,
                 key, _, value = line.decode().partition(":")
                 headers[key.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0")))
+            read_at = time.monotonic()
             if method == "POST":
-                status, extra, payload = await server.chat(json.loads(body))
+                status, extra, payload = await server.chat(json.loads(body), read_at)
             elif path.endswith("/stats"):
-                status, extra, payload = 200, {}, server.stats
+                status, extra, payload = 200, {}, {**server.stats, "lag": server.lag_report()}
             else:
                 status, extra, payload = 200, {}, {"object": "list", "data": [{"id": "sim"}]}
             data = json.dumps(payload).encode()
@@ -158,15 +191,29 @@ async def _handle(server: SimServer, reader: asyncio.StreamReader,
         writer.close()
 
 
+async def _measure_lag(server: SimServer) -> None:
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(LAG_PROBE_S)
+        server.lag_s.append(time.monotonic() - before - LAG_PROBE_S)
+
+
 async def main(config: dict[str, Any]) -> None:
-    """Serve on 127.0.0.1 until killed."""
+    """Serve on 127.0.0.1 until SIGTERM or SIGINT (then stop the reply workers too)."""
     server = SimServer(config)
     listener = await asyncio.start_server(lambda r, w: _handle(server, r, w), "127.0.0.1", 0,
                                           backlog=4096)
     port = listener.sockets[0].getsockname()[1]
     print(f"http://127.0.0.1:{port}/v1", flush=True)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    probe = asyncio.create_task(_measure_lag(server))
     async with listener:
-        await listener.serve_forever()
+        await stop.wait()
+    probe.cancel()
+    if server.workers is not None:
+        server.workers.shutdown(cancel_futures=True)
 
 
 if __name__ == "__main__":

@@ -52,33 +52,42 @@ class SchemaResponder:
         self._asked: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def rng_for(self, body: dict[str, Any]) -> random.Random:
-        """The reply's rng: seed + request content + how often this request came before."""
+    def rng_key(self, body: dict[str, Any]) -> str:
+        """The reply rng's seed: seed + request content + how often this request came before."""
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()
         with self._lock:
             repeat = self._asked[digest]
             self._asked[digest] += 1
-        return random.Random(f"{self.seed}:{digest}:{repeat}")
+        return f"{self.seed}:{digest}:{repeat}"
+
+    def rng_for(self, body: dict[str, Any]) -> random.Random:
+        """The reply's rng (see rng_key)."""
+        return random.Random(self.rng_key(body))
 
     def __call__(self, body: dict[str, Any]) -> Reply:
         """One reply for one chat request."""
-        schema = requested_schema(body)
-        if schema is None:
-            return self._refuse(400, "this server answers only requests with response_format "
-                                "{'type': 'json_schema', 'json_schema': {'schema': {...}}}; got "
-                                f"{json.dumps(body.get('response_format'))[:200]}")
-        try:
-            instance = instance_for(schema, self.rng_for(body))
-        except UnsupportedSchemaError as exc:
-            return self._refuse(400, f"unsupported json_schema: {exc}")
-        except InvalidInstanceError as exc:
-            return self._refuse(500, f"schema_instances bug: {exc}")
-        return _within_max_tokens(json.dumps(instance, ensure_ascii=False), body)
+        reply = drawn_reply(body, self.rng_key(body))
+        if reply.status in (400, 500) and reply.error_body:
+            with self._lock:
+                self.refused.append(reply.error_body["error"]["message"])
+        return reply
 
-    def _refuse(self, status: int, message: str) -> Reply:
-        with self._lock:
-            self.refused.append(message)
-        return _error(status, message)
+
+def drawn_reply(body: dict[str, Any], rng_key: str) -> Reply:
+    """The reply to `body` drawn with the rng seeded by `rng_key` (a pure function, so the
+    drawing can run in another process: bench/simserver.py's workers)."""
+    schema = requested_schema(body)
+    if schema is None:
+        return _error(400, "this server answers only requests with response_format "
+                      "{'type': 'json_schema', 'json_schema': {'schema': {...}}}; got "
+                      f"{json.dumps(body.get('response_format'))[:200]}")
+    try:
+        instance = instance_for(schema, random.Random(rng_key))
+    except UnsupportedSchemaError as exc:
+        return _error(400, f"unsupported json_schema: {exc}")
+    except InvalidInstanceError as exc:
+        return _error(500, f"schema_instances bug: {exc}")
+    return _within_max_tokens(json.dumps(instance, ensure_ascii=False), body)
 
 
 def _within_max_tokens(text: str, body: dict[str, Any]) -> Reply:
