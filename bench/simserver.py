@@ -2,16 +2,17 @@
 
     python bench/simserver.py '{"capacity": 20, "ttft_s": 0.05, "tokens_per_s": 400}'
 
-Prints its base URL, then serves until killed. Latency model: time to first token plus output
-tokens ÷ tokens per second, or a fixed per-stage time (`stage_seconds`); `capacity` requests are
-served at once and the rest queue; `rpm`/`tpm` are enforced with buckets holding 10 s of
-allowance, answering 429 with Retry-After and sending x-ratelimit-* headers; `fault_rate` of
-calls fail with 500; `schema_seed` makes it answer like a schema-following backend (each
-request gets a random valid instance of the schema it sent: tests/schema_server.py) instead of
-the scripted stage replies (drawn in `reply_workers` processes when set). GET /stats returns
-counters (served, 429s, 5xx, busy seconds; also per
-response schema) and a timeline of every served call (schema, arrived, started, finished, in
-seconds of time.monotonic() since `clock_origin`), to see where the server sat idle.
+Prints its base URL, then serves until SIGTERM. Latency model, counted from when the request
+is read: time to first token plus output tokens ÷ tokens per second, or a fixed per-stage time
+(`stage_seconds`); `capacity` requests are served at once and the rest queue; `rpm`/`tpm` are
+enforced with buckets holding 10 s of allowance, answering 429 with Retry-After and sending
+x-ratelimit-* headers; `fault_rate` of calls fail with 500; `schema_seed` makes it answer like a
+schema-following backend (each request gets a random valid instance of the schema it sent:
+tests/schema_server.py, drawn in `reply_workers` processes when set) instead of the scripted
+stage replies. GET /stats returns counters (served, 429s, 5xx, busy seconds; also per response
+schema), how late its loop ran (`lag`) and a timeline of every served call (schema, arrived,
+started, finished, in seconds of time.monotonic() since `clock_origin`), to see where the
+server sat idle.
 """
 
 from __future__ import annotations

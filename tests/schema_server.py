@@ -60,10 +60,6 @@ class SchemaResponder:
             self._asked[digest] += 1
         return f"{self.seed}:{digest}:{repeat}"
 
-    def rng_for(self, body: dict[str, Any]) -> random.Random:
-        """The reply's rng (see rng_key)."""
-        return random.Random(self.rng_key(body))
-
     def __call__(self, body: dict[str, Any]) -> Reply:
         """One reply for one chat request."""
         reply = drawn_reply(body, self.rng_key(body))
