@@ -25,6 +25,7 @@ from persona_foundry.store import (
     read_tweet_files,
     save_tweet_file,
     update_calendar,
+    zone_named,
 )
 
 
@@ -95,3 +96,10 @@ def test_the_layout_finds_the_output_folder_of_any_file_in_it(tmp_path: Path) ->
     assert OutputLayout.of_file(out.calendar_path("ava", "2026-12")).root == out.root.resolve()
     assert OutputLayout.of_file(out.images_for("ava") / "x.png").root == out.root.resolve()
     assert not out.contains(out.root / ".." / "elsewhere")
+
+
+def test_a_time_zone_this_machine_does_not_know_reads_as_utc_wherever_it_is_read() -> None:
+    # Slot times are made and published by the same rule: an unknown zone is UTC for both.
+    assert zone_named("Europe/Madrid").key == "Europe/Madrid"
+    assert zone_named("Mars/Olympus_Mons").key == "UTC"
+    assert zone_named("../../etc/passwd").key == "UTC"

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -19,7 +19,7 @@ from .stages.authenticity import Authenticity
 from .stages.examples import ExampleTweets
 from .stages.strategy import ContentPillar, TweetStrategy
 from .stages.visual import VisualProfile
-from .store import PersonaExtension, extension_of
+from .store import PersonaExtension, extension_of, zone_named
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 DEFAULT_POSTING_TIMES = ["09:00", "19:00"]
@@ -45,10 +45,7 @@ class PersonaProfile:
     @property
     def zone(self) -> ZoneInfo:
         """The persona's time zone (UTC when the card names none we know)."""
-        try:
-            return ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo("UTC")
+        return zone_named(self.timezone)
 
 
 def _default_strategy(card: CharacterCardV2) -> TweetStrategy:

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from ..store import Account, Calendar, Slot
 from .base import NativeSchedule, PlatformSpec
@@ -40,13 +40,6 @@ class Plan:
     next_due: datetime | None = None
 
 
-def _zone(calendar: Calendar) -> ZoneInfo:
-    try:
-        return ZoneInfo(calendar.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def _when(slot: Slot, zone: ZoneInfo) -> datetime:
     moment = datetime.fromisoformat(slot.scheduled_at)
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(zone)
@@ -62,7 +55,7 @@ class _NativeBudget:
     def __init__(self, rules: NativeSchedule, calendars: list[tuple[Path, Calendar]],
                  now: datetime) -> None:
         self.rules, self.now = rules, now
-        held = [_when(slot, _zone(calendar)) for _, calendar in calendars
+        held = [_when(slot, calendar.zone) for _, calendar in calendars
                 for slot in calendar.slots
                 if slot.status == "posted" and slot.publish and slot.publish.scheduled]
         future = [when for when in held if when > now]
@@ -91,7 +84,7 @@ def plan_account(calendars: list[tuple[Path, Calendar]], spec: PlatformSpec, acc
               if account.native_schedule and spec.native_schedule else None)
     uncertain, due = [], []
     for path, calendar in calendars:
-        zone = _zone(calendar)
+        zone = calendar.zone
         for slot in calendar.slots:
             when = _when(slot, zone)
             if slot.status == "publishing":

@@ -15,6 +15,7 @@ from .calendar_file import (
     read_calendar,
     read_calendar_versioned,
     update_calendar,
+    zone_named,
 )
 from .card_file import (
     PF_EXTENSION,
@@ -82,4 +83,5 @@ __all__ = [
     "update_card_json",
     "update_tweet_file",
     "version_of",
+    "zone_named",
 ]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
 
@@ -71,6 +72,15 @@ class Slot(BaseModel):
         self.status = next_status(self.status, move)
 
 
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone `name`, or UTC when it names none this machine knows: the one rule
+    a persona's slot times are made by and later read (and published) by."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 class Calendar(BaseModel):
     """A persona's month."""
 
@@ -85,6 +95,11 @@ class Calendar(BaseModel):
     slots: list[Slot]
     created_at: str
     updated_at: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The time zone its slots' times are in (see zone_named)."""
+        return zone_named(self.timezone)
 
     def slot(self, slot_id: str) -> Slot:
         """The slot with this id (KeyError when there is none)."""
