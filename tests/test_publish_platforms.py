@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from persona_foundry.store import Calendar, update_calendar
+from persona_foundry.publish import PublishSummary
+from persona_foundry.store import Calendar, OutputLayout, update_calendar
 from publish_fakes import BlueskyFake, Fault, PostizFake, XFake
 from publish_folder import (
     BLUESKY_PASSWORD,
@@ -112,15 +113,22 @@ def test_x_killed_after_send_is_found_not_resent(tmp_path: Path) -> None:
     assert len(fake.tweets) == 5
 
 
-def test_x_5xx_then_success_is_checked_before_the_retry(tmp_path: Path) -> None:
+def publish_one_post_on_x(tmp_path: Path, *faults: Fault
+                          ) -> tuple[PublishSummary, XFake, OutputLayout]:
+    """One text post published on a fake X that first answers with `faults`."""
     fake = XFake(X_SECRETS).start()
-    fake.faults.append(Fault("POST", "/2/tweets", 503, body={"title": "Service Unavailable"}))
+    fake.faults += faults
     try:
         layout = make_folder(tmp_path, 1, image=False)
         add_account(layout, "x", fake.base_url, handle="ava")
-        summary = publish(layout)
+        return publish(layout), fake, layout
     finally:
         fake.stop()
+
+
+def test_x_5xx_then_success_is_checked_before_the_retry(tmp_path: Path) -> None:
+    summary, fake, _ = publish_one_post_on_x(
+        tmp_path, Fault("POST", "/2/tweets", 503, body={"title": "Service Unavailable"}))
     assert [o.status for o in summary.outcomes] == ["posted"] and len(fake.tweets) == 1
     assert any(r.path == "/2/users/42/tweets" for r in fake.requests)  # asked before resending
 
@@ -150,16 +158,10 @@ def test_postiz_schedules_on_its_channel_and_keeps_to_its_hourly_budget(
 
 
 def test_x_429_with_its_reset_header_waits_then_succeeds(tmp_path: Path) -> None:
-    fake = XFake(X_SECRETS).start()
     reset = int(time.time()) + 2
-    fake.faults.append(Fault("POST", "/2/tweets", 429, {"x-rate-limit-reset": str(reset)},
-                             {"title": "Too Many Requests"}))
-    try:
-        layout = make_folder(tmp_path, 1, image=False)
-        add_account(layout, "x", fake.base_url, handle="ava")
-        summary = publish(layout)
-    finally:
-        fake.stop()
+    summary, fake, _ = publish_one_post_on_x(
+        tmp_path, Fault("POST", "/2/tweets", 429, {"x-rate-limit-reset": str(reset)},
+                        {"title": "Too Many Requests"}))
     assert [o.status for o in summary.outcomes] == ["posted"] and len(fake.tweets) == 1
     assert time.time() >= reset
 
@@ -190,29 +192,17 @@ def test_bluesky_refusal_fails_the_post_and_an_uncertain_attempt_is_found_not_re
 
 
 def test_a_refusal_after_a_5xx_leaves_the_attempt_uncertain_not_failed(tmp_path: Path) -> None:
-    fake = XFake(X_SECRETS).start()
     # The 503 may have posted; X's later 403 could be "duplicate content" of that very post.
-    fake.faults += [Fault("POST", "/2/tweets", 503, body={"title": "Service Unavailable"}),
-                    Fault("POST", "/2/tweets", 403, body={"detail": "duplicate content"})]
-    try:
-        layout = make_folder(tmp_path, 1, image=False)
-        add_account(layout, "x", fake.base_url, handle="ava")
-        summary = publish(layout)
-    finally:
-        fake.stop()
+    summary, _, layout = publish_one_post_on_x(
+        tmp_path, Fault("POST", "/2/tweets", 503, body={"title": "Service Unavailable"}),
+        Fault("POST", "/2/tweets", 403, body={"detail": "duplicate content"}))
     assert [o.status for o in summary.outcomes] == ["error"]
     assert slots(layout)[0].status == "publishing"  # the next run looks for it first
 
 
 def test_x_requests_are_signed_with_the_users_secrets(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = XFake(X_SECRETS).start()
     monkeypatch.setenv("PF_TEST_X_ACCESS_TOKEN_SECRET", "a-wrong-secret")
-    try:
-        layout = make_folder(tmp_path, 1, image=False)
-        add_account(layout, "x", fake.base_url, handle="ava")
-        summary = publish(layout)
-    finally:
-        fake.stop()
+    summary, fake, layout = publish_one_post_on_x(tmp_path)
     assert [o.status for o in summary.outcomes] == ["deferred"] and fake.tweets == []
     assert slots(layout)[0].status == "approved"
