@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -55,6 +57,46 @@ def _usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) or 1
 
 
+# Prompt tokens a call may take, from its characters: an upper estimate (JSON and short words
+# tokenize denser than prose's ~4 characters a token), plus the chat template's own tokens.
+PROMPT_CHARS_PER_TOKEN_BOUND = 3
+TEMPLATE_TOKENS = 64
+
+
+class ContextBudget:
+    """The child's one KV cache (`kv_unified`): n_ctx tokens shared by every decoding slot.
+
+    A call is admitted only while its worst case (prompt plus max_tokens) fits beside the calls
+    already decoding. Unbounded, four slots each writing up to their max_tokens filled the cache
+    and llama.cpp failed every one of them ("Context size has been exceeded", HTTP 500).
+    """
+
+    def __init__(self, tokens: int) -> None:
+        self.total = self.free = tokens
+        self._changed = asyncio.Condition()
+
+    @staticmethod
+    def need(request: ChatRequest) -> int:
+        """The most tokens this call can hold in the cache."""
+        prompt_chars = len(json.dumps(request.messages, ensure_ascii=False))
+        return prompt_chars // PROMPT_CHARS_PER_TOKEN_BOUND + TEMPLATE_TOKENS + request.max_tokens
+
+    @contextlib.asynccontextmanager
+    async def hold(self, tokens: int) -> AsyncIterator[None]:
+        """Wait until `tokens` are free and keep them for the block (a call larger than the
+        whole cache waits until it runs alone)."""
+        tokens = min(tokens, self.total)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.free >= tokens)
+            self.free -= tokens
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.free += tokens
+                self._changed.notify_all()
+
+
 class LocalLlamaBackend:
     """A GGUF model served by llama.cpp in a child process on this machine's CPU."""
 
@@ -75,12 +117,14 @@ class LocalLlamaBackend:
         self._process: asyncio.subprocess.Process | None = None
         self._client: OpenAIBackend | None = None
         self._starting = asyncio.Lock()
+        self._context = ContextBudget(n_ctx)
 
     async def complete(self, request: ChatRequest) -> Completion:
         """One call to the child's server; a dead child becomes a non-retryable 'crashed'."""
         client = await self._started()
         try:
-            completion = await client.complete(request)
+            async with self._context.hold(ContextBudget.need(request)):
+                completion = await client.complete(request)
         except BackendError as failure:
             crash = await self._crash_report(failure)
             if crash is not None:
