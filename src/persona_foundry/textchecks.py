@@ -269,6 +269,35 @@ class DuplicateIndex:
         self._lsh.insert(key, signature)
 
 
+class PairwiseIndex:
+    """A few texts compared each with each by exact shingle Jaccard: for one reply or card,
+    where a MinHash signature per text (one SHA-1 per shingle, then 128 permutations) costs
+    more than comparing every pair outright. Same `find`/`add` as DuplicateIndex."""
+
+    def __init__(self) -> None:
+        self._exact: dict[str, str] = {}
+        self._shingled: list[tuple[str, set[str]]] = []
+
+    def find(self, text: str) -> str | None:
+        """The earlier text this one duplicates (exactly or nearly), if any."""
+        exact = self._exact.get(normalize_for_comparison(text))
+        if exact is not None:
+            return exact
+        mine = shingles(text)
+        for earlier, theirs in self._shingled:
+            union = len(mine | theirs)
+            if (len(mine & theirs) / union if union else 1.0) >= NEAR_DUPLICATE_JACCARD:
+                return earlier
+        return None
+
+    def add(self, text: str) -> None:
+        """Remember a text."""
+        normalized = normalize_for_comparison(text)
+        if normalized not in self._exact:
+            self._exact[normalized] = text
+            self._shingled.append((text, shingles(text)))
+
+
 def opening_problem(text: str, openings: dict[str, str]) -> str | None:
     """Why `text` opens like a post in `openings` (opening → that post's name), if it does."""
     first = opening(text)
@@ -287,7 +316,7 @@ def set_problems(texts: Sequence[str], rules: PostRules | None,
     One pass over a whole set, so a reply or a card that repeats itself is caught at once,
     each copy naming the text it copies (by its label, else its index).
     """
-    index, first_seen = DuplicateIndex(), dict[str, int]()
+    index, first_seen = PairwiseIndex(), dict[str, int]()
     first_words: dict[str, str] = {}
     problems: dict[int, list[str]] = {}
     for number, text in enumerate(texts):
