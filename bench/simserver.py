@@ -8,11 +8,11 @@ is read: time to first token plus output tokens ÷ tokens per second, or a fixed
 enforced with buckets holding 10 s of allowance, answering 429 with Retry-After and sending
 x-ratelimit-* headers; `fault_rate` of calls fail with 500; `schema_seed` makes it answer like a
 schema-following backend (each request gets a random valid instance of the schema it sent:
-tests/schema_server.py, drawn in `reply_workers` processes when set) instead of the scripted
-stage replies. GET /stats returns counters (served, 429s, 5xx, busy seconds; also per response
-schema), how late its loop ran (`lag`) and a timeline of every served call (schema, arrived,
-started, finished, in seconds of time.monotonic() since `clock_origin`), to see where the
-server sat idle.
+tests/schema_server.py; `self_check: false` leaves out the generator's self-check of each
+instance) instead of the scripted stage replies. GET /stats returns counters (served, 429s,
+5xx, busy seconds; also per response schema), how late its loop ran (`lag`) and a timeline
+of every served call (schema, arrived, started, finished, in seconds of time.monotonic() since
+`clock_origin`), to see where the server sat idle.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import random
 import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from openai_server import Reply
 from persona_foundry.llm.ratelimit import TokenBucket
-from schema_server import drawn_reply, schema_responder
+from schema_server import schema_responder
 from stage_replies import content_reply
 
 CHARS_PER_TOKEN = 4
@@ -55,12 +54,11 @@ class SimServer:
         self.random = random.Random(config.get("seed", 1))
         self.posts_per_day = config.get("posts_per_day")
         seed = config.get("schema_seed")
-        self.schema = schema_responder(int(seed)) if seed is not None else None
-        # Drawing and validating a schema instance is ~1.4 ms of Python a call: at hundreds of
-        # calls a second on this one loop it delays reading requests and writing replies, which
-        # a real server's latency does not include. `reply_workers` processes draw them instead.
-        workers = int(config.get("reply_workers", 0))
-        self.workers = ProcessPoolExecutor(workers) if workers and self.schema else None
+        # The generator's self-check (jsonschema over each instance, and over each schema seen
+        # for the first time) was most of the ~1.4 ms of Python a call this process spent, on
+        # the same cores as the client it measures. Without it the replies are the same ones.
+        check = bool(config.get("self_check", True))
+        self.schema = schema_responder(int(seed), check=check) if seed is not None else None
         self.lag_s: list[float] = []  # how late a 5 ms timer fires: the loop's own delay
 
     def lag_report(self) -> dict[str, float]:
@@ -91,14 +89,7 @@ class SimServer:
         return 0.0
 
     async def _reply(self, body: dict[str, Any]) -> Reply:
-        reply: Reply
-        if self.schema is None:
-            reply = content_reply(body)
-        elif self.workers is None:
-            reply = self.schema(body)
-        else:
-            reply = await asyncio.get_running_loop().run_in_executor(
-                self.workers, drawn_reply, body, self.schema.rng_key(body))
+        reply = content_reply(body) if self.schema is None else self.schema(body)
         name = body["response_format"]["json_schema"]["name"]
         if name == "strategy" and self.posts_per_day and reply.content:
             strategy = json.loads(reply.content)
@@ -111,8 +102,8 @@ class SimServer:
         """One chat completion under the latency, capacity, limit and fault models.
 
         `read_at` (time.monotonic()) is when the request was read: a call's latency runs from
-        then, so the simulator's own work on it (parsing, drawing a schema instance: ~1.4 ms of
-        this one thread) is spent inside the latency, as a real server's is, not added to it."""
+        then, so the simulator's own work on it (parsing, drawing a schema instance) is spent
+        inside the latency, as a real server's is, not added to it."""
         prompt_tokens = len(json.dumps(body.get("messages", []))) // CHARS_PER_TOKEN
         wait = self._admit(prompt_tokens)
         if wait > 0:
@@ -200,7 +191,7 @@ async def _measure_lag(server: SimServer) -> None:
 
 
 async def main(config: dict[str, Any]) -> None:
-    """Serve on 127.0.0.1 until SIGTERM or SIGINT (then stop the reply workers too)."""
+    """Serve on 127.0.0.1 until SIGTERM or SIGINT."""
     server = SimServer(config)
     listener = await asyncio.start_server(lambda r, w: _handle(server, r, w), "127.0.0.1", 0,
                                           backlog=4096)
@@ -213,8 +204,6 @@ async def main(config: dict[str, Any]) -> None:
     async with listener:
         await stop.wait()
     probe.cancel()
-    if server.workers is not None:
-        server.workers.shutdown(cancel_futures=True)
 
 
 if __name__ == "__main__":

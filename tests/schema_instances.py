@@ -23,7 +23,7 @@ import copy
 import json
 import random
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -84,15 +84,24 @@ class InvalidInstanceError(AssertionError):
     under test)."""
 
 
-def instance_for(schema: dict[str, Any], rng: random.Random) -> Any:
+def instance_for(schema: dict[str, Any], rng: random.Random, *, check: bool = True) -> Any:
     """A random instance of `schema`, validated with Draft202012Validator before it is returned.
 
     Raises UnsupportedSchemaError for a keyword it cannot honour, InvalidInstanceError if the
-    instance does not validate.
+    instance does not validate. `check=False` draws the very same instance without that
+    self-check of the generator (and without checking the schema itself against the 2020-12
+    meta-schema): a schema seen for the first time costs a few ms to check and every instance
+    ~0.2 ms to validate, which a load generator drawing hundreds a second on the machine it
+    measures cannot spend (bench/simserver.py). The suite's servers keep it on.
     """
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    schema_json = json.dumps(schema, sort_keys=True)
+    if not check:
+        _checked_keywords(schema_json)
+    validator = partial(_validator if check else _unchecked_validator, schema_json)
     value = _Generator(schema, validator, rng).value(schema, "#", 0)
-    error = best_match(validator.iter_errors(value))
+    if not check:
+        return value
+    error = best_match(validator().iter_errors(value))
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "(root)"
         raise InvalidInstanceError(f"generated instance invalid at {where}: {error.message}")
@@ -106,6 +115,19 @@ def _validator(schema_json: str) -> Draft202012Validator:
     Draft202012Validator.check_schema(schema)
     _check_keywords(schema, "#")
     return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+
+
+@lru_cache(maxsize=512)
+def _checked_keywords(schema_json: str) -> None:
+    """Raise UnsupportedSchemaError as `_validator` does, without the meta-schema check."""
+    _check_keywords(json.loads(schema_json), "#")
+
+
+@lru_cache(maxsize=512)
+def _unchecked_validator(schema_json: str) -> Draft202012Validator:
+    """The validator the generator's own choices need (oneOf, enum members under other
+    keywords, rounded numbers), without the meta-schema check."""
+    return Draft202012Validator(json.loads(schema_json), format_checker=FORMAT_CHECKER)
 
 
 def _check_keywords(node: Any, path: str) -> None:
@@ -147,8 +169,9 @@ def _unique_key(value: Any) -> str:
 class _Generator:
     """One instance's walk over a schema, resolving refs against the root."""
 
-    def __init__(self, root: dict[str, Any], validator: Draft202012Validator,
+    def __init__(self, root: dict[str, Any], validator: Callable[[], Draft202012Validator],
                  rng: random.Random) -> None:
+        # Built on first use: most instances need no validation while they are drawn.
         self.root, self.validator, self.rng = root, validator, rng
         self._types: dict[str, Callable[[dict[str, Any], str, int], Any]] = {
             "object": self._object, "array": self._array, "string": self._string,
@@ -178,7 +201,7 @@ class _Generator:
         return self._types[kind](node, path, depth)
 
     def _valid(self, node: dict[str, Any], value: Any) -> bool:
-        return bool(self.validator.evolve(schema=node).is_valid(value))
+        return bool(self.validator().evolve(schema=node).is_valid(value))
 
     def _referenced(self, node: dict[str, Any], path: str) -> dict[str, Any]:
         """The $ref target merged with the node's other keywords (2020-12 applies both)."""
@@ -195,7 +218,10 @@ class _Generator:
         return _merged(target, rest, path)
 
     def _enum_member(self, node: dict[str, Any], path: str) -> Any:
-        members = [m for m in node["enum"] if self._valid(node, m)]
+        if node.keys() - ANNOTATIONS <= {"enum", "type"}:  # the common case, without jsonschema
+            members = [m for m in node["enum"] if _of_type(m, node.get("type"))]
+        else:
+            members = [m for m in node["enum"] if self._valid(node, m)]
         if not members:
             raise UnsupportedSchemaError(f"{path}: no enum member fits the other keywords")
         return copy.deepcopy(self.rng.choice(members))
@@ -324,6 +350,24 @@ class _Generator:
 
 
 _NO_ITEM = object()
+_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda value: isinstance(value, str),
+    "boolean": lambda value: isinstance(value, bool),
+    "null": lambda value: value is None,
+    "array": lambda value: isinstance(value, list),
+    "object": lambda value: isinstance(value, dict),
+    "number": lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    "integer": lambda value: (isinstance(value, int) and not isinstance(value, bool))
+    or (isinstance(value, float) and value.is_integer()),
+}
+
+
+def _of_type(value: Any, kind: Any) -> bool:
+    """JSON Schema's `type` (one name or a list; absent admits anything), as jsonschema has it."""
+    if kind is None:
+        return True
+    kinds = kind if isinstance(kind, list) else [kind]
+    return any(_JSON_TYPES[name](value) for name in kinds if name in _JSON_TYPES)
 
 
 def _ceil(value: float) -> float:

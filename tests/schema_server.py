@@ -46,8 +46,9 @@ class SchemaResponder:
     `refused`, which a test should find empty.
     """
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, check: bool = True) -> None:
         self.seed = seed
+        self.check = check  # the generator's self-check of every instance (drawn_reply)
         self.refused: list[str] = []  # the 400s' messages, for assertions
         self._asked: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -62,23 +63,24 @@ class SchemaResponder:
 
     def __call__(self, body: dict[str, Any]) -> Reply:
         """One reply for one chat request."""
-        reply = drawn_reply(body, self.rng_key(body))
+        reply = drawn_reply(body, self.rng_key(body), check=self.check)
         if reply.status in (400, 500) and reply.error_body:
             with self._lock:
                 self.refused.append(reply.error_body["error"]["message"])
         return reply
 
 
-def drawn_reply(body: dict[str, Any], rng_key: str) -> Reply:
+def drawn_reply(body: dict[str, Any], rng_key: str, *, check: bool = True) -> Reply:
     """The reply to `body` drawn with the rng seeded by `rng_key` (a pure function, so the
-    drawing can run in another process: bench/simserver.py's workers)."""
+    drawing can run in another process). `check=False`: the same reply without the generator's
+    self-check (`instance_for`), for bench/simserver.py."""
     schema = requested_schema(body)
     if schema is None:
         return _error(400, "this server answers only requests with response_format "
                       "{'type': 'json_schema', 'json_schema': {'schema': {...}}}; got "
                       f"{json.dumps(body.get('response_format'))[:200]}")
     try:
-        instance = instance_for(schema, random.Random(rng_key))
+        instance = instance_for(schema, random.Random(rng_key), check=check)
     except UnsupportedSchemaError as exc:
         return _error(400, f"unsupported json_schema: {exc}")
     except InvalidInstanceError as exc:
@@ -94,6 +96,6 @@ def _within_max_tokens(text: str, body: dict[str, Any]) -> Reply:
     return Reply(text)
 
 
-def schema_responder(seed: int) -> SchemaResponder:
+def schema_responder(seed: int, *, check: bool = True) -> SchemaResponder:
     """A Responder answering every request with a random instance of the schema it sent."""
-    return SchemaResponder(seed)
+    return SchemaResponder(seed, check=check)

@@ -310,3 +310,33 @@ def test_each_stage_accepts_every_reply_the_schema_it_sends_allows(
     ctx = _stage_context(stage, apparent_age)
     for value in instances(_sent_schema(stage, ctx), range(20)):
         stage.output_model.model_validate(value, context=stage.validation_context(ctx))
+
+
+@pytest.mark.parametrize(("name", "model"), _models(), ids=[name for name, _ in _models()])
+def test_without_the_self_check_the_instances_are_the_same(name: str,
+                                                           model: type[BaseModel]) -> None:
+    """bench/simserver.py draws with check=False: the same replies as the suite's servers."""
+    schema = json_schema_for(model)
+    for seed in range(20):
+        assert instance_for(schema, random.Random(seed), check=False) == instance_for(
+            schema, random.Random(seed))
+
+
+@pytest.mark.parametrize("schema", [
+    {"enum": ["a", 1, 1.0, 2.5, True, None], "type": "integer"},
+    {"enum": ["a", 1, 2.5, True, None], "type": ["string", "null"]},
+    {"enum": ["a", "bb", "ccc"], "maxLength": 2},
+    {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "integer", "maximum": 3}]},
+    {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.001},
+])
+def test_without_the_self_check_choices_still_follow_every_keyword(
+        schema: dict[str, Any]) -> None:
+    """Enum members, oneOf branches and rounded numbers are still chosen under every keyword."""
+    checked, unchecked = instances(schema, range(50)), [
+        instance_for(schema, random.Random(seed), check=False) for seed in range(50)]
+    assert unchecked == checked
+
+
+def test_without_the_self_check_an_unhonoured_keyword_still_raises() -> None:
+    with pytest.raises(UnsupportedSchemaError):
+        instance_for({"type": "integer", "multipleOf": 3}, random.Random(0), check=False)
