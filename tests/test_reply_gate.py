@@ -1,0 +1,66 @@
+"""The pool's reply gate: one finished call goes on per loop iteration, after its I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from collections.abc import Awaitable, Callable
+
+from persona_foundry.llm.pool import ReplyGate
+
+
+async def _order(turn: Callable[[], Awaitable[None]], replies: int = 4) -> list[str]:
+    """What runs in which order while `replies` callers wait for their turn at once and a
+    socket stays readable (its reader runs once in every loop iteration)."""
+    order: list[str] = []
+    ours, theirs = socket.socketpair()
+    theirs.send(b"x")  # never read: readable on every iteration
+    loop = asyncio.get_running_loop()
+    loop.add_reader(ours, order.append, "io")
+
+    async def caller(number: int) -> None:
+        await turn()
+        order.append(f"reply {number}")
+
+    try:
+        await asyncio.gather(*(caller(number) for number in range(replies)))
+    finally:
+        loop.remove_reader(ours)
+        ours.close()
+        theirs.close()
+    return order
+
+
+def _adjacent_replies(order: list[str]) -> int:
+    return sum(1 for one, two in itertools.pairwise(order)
+               if one.startswith("reply") and two.startswith("reply"))
+
+
+def test_replies_go_on_one_per_iteration_after_the_io_of_each() -> None:
+    order = asyncio.run(_order(ReplyGate().turn))
+    assert [entry for entry in order if entry != "io"] == [f"reply {n}" for n in range(4)]
+    assert _adjacent_replies(order) == 0
+
+
+def test_without_the_gate_the_replies_run_back_to_back() -> None:
+    """The property above is the gate's: a plain yield lets every reply run in one iteration."""
+    order = asyncio.run(_order(lambda: asyncio.sleep(0)))
+    assert _adjacent_replies(order) == 3
+
+
+def test_a_cancelled_caller_does_not_hold_up_the_others() -> None:
+    async def scenario() -> list[int]:
+        gate, passed = ReplyGate(), []
+
+        async def caller(number: int) -> None:
+            await gate.turn()
+            passed.append(number)
+
+        tasks = [asyncio.create_task(caller(number)) for number in range(3)]
+        await asyncio.sleep(0)  # all three are waiting
+        tasks[0].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return passed
+
+    assert asyncio.run(scenario()) == [1, 2]
