@@ -93,25 +93,31 @@ class PriorityLimiter:
         self.in_use -= 1
 
 
-class ReplyGate:
-    """Lets one finished call's caller go on per event-loop iteration, after that iteration's I/O.
+class CpuTurns:
+    """Turns for the event loop's CPU work: one per loop iteration, after that iteration's I/O.
 
-    What a caller does with a reply (validating it, the post checks, the ledger, building its
-    next prompts: ~1-2 ms of Python) runs on the one thread that also reads the other replies
-    and sends the calls their freed slots go to. When a round of replies comes back together,
-    each would otherwise wait for all the processing queued ahead of it before its slot could be
-    handed on (at 400 calls a second, ~10 ms a call of slots held for nothing). asyncio runs the
-    callbacks of ready I/O before the timers that fall due, so a reply let through from a timer
-    is processed after whatever the transport has to do, and only one per iteration.
+    A call's Python on the client (preparing its request, validating its reply with the post
+    checks, logging it and building the next prompts: ~1-2 ms in all) runs on the one thread
+    that also reads the other replies and sends the calls freed slots go to. When a round of
+    replies came back together, each waited behind all the work queued ahead of it before its
+    slot was handed on: at 400 calls a second the slots sat ~10 ms a call outside the server.
+    A caller takes a turn before each piece of that work. asyncio runs the callbacks of ready
+    I/O before the timers that fall due, so a turn given from a timer comes after whatever the
+    transport has to do, and each iteration does at most one piece.
     """
 
     def __init__(self) -> None:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def turn(self) -> None:
-        """Return once this caller's turn comes (never holds anything: nothing to release)."""
+    async def take(self) -> None:
+        """Return once this caller's turn comes (it holds nothing: nothing to give back)."""
         loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # A loop that ended with callers waiting left its timer behind: they are gone.
+            self._waiters.clear()
+            self._timer, self._loop = None, loop
         future: asyncio.Future[None] = loop.create_future()
         self._waiters.append(future)
         if self._timer is None:
@@ -150,7 +156,7 @@ class LLMPool:
         self.window = AdaptiveWindow(parallel) if backend.max_parallel is None else None
         self._rpm, self._tpm = rpm, tpm
         self._rate_limiters: dict[str, RateLimiter] = {}
-        self.replies = ReplyGate()
+        self.cpu_turns = CpuTurns()  # shared by every caller of this run's calls
 
     def rate_limiter(self, model: str) -> RateLimiter:
         """The buckets of this endpoint and model."""
@@ -220,9 +226,6 @@ class LLMPool:
             finally:
                 self.limiter.release()
             if completion is not None:
-                # The caller the slot went to sends its request, and the replies already in
-                # are read, before this one is parsed, validated and logged.
-                await self.replies.turn()
                 return completion
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

@@ -194,6 +194,9 @@ async def call_structured(
     Every call is recorded in the ledger; the validated output is cached under the fingerprint of
     the original request, so the same input is never paid for twice.
     """
+    # Each piece of this call's own CPU work waits for a turn of the loop (pool.CpuTurns), so
+    # the transport's work for the other calls in flight goes first.
+    await pool.cpu_turns.take()
     fingerprint = request.fingerprint()
     cached = ledger.cached_output(fingerprint)
     if cached is not None:
@@ -209,6 +212,7 @@ async def call_structured(
     calls = prompt_tokens = completion_tokens = 0
     for _ in range(1 + max_reasks):
         completion = await _recorded_complete(current, fingerprint, pool, ledger, tags, priority)
+        await pool.cpu_turns.take()
         calls += 1
         prompt_tokens += completion.prompt_tokens
         completion_tokens += completion.completion_tokens
@@ -223,6 +227,7 @@ async def call_structured(
                 reask_messages(current.messages, completion.text, last_error, truncated)
             )
             continue
+        await pool.cpu_turns.take()  # logging it, then the caller's next steps
         ledger.record_cached_call(
             _call_record(tags, current, fingerprint, completion, "ok", None),
             output.model_dump_json())

@@ -1,4 +1,4 @@
-"""The pool's reply gate: one finished call goes on per loop iteration, after its I/O."""
+"""The pool's CPU turns: one piece of a call's work per loop iteration, after its I/O."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import socket
 from collections.abc import Awaitable, Callable
 
-from persona_foundry.llm.pool import ReplyGate
+from persona_foundry.llm.pool import CpuTurns
 
 
 async def _order(turn: Callable[[], Awaitable[None]], replies: int = 4) -> list[str]:
@@ -37,24 +37,24 @@ def _adjacent_replies(order: list[str]) -> int:
                if one.startswith("reply") and two.startswith("reply"))
 
 
-def test_replies_go_on_one_per_iteration_after_the_io_of_each() -> None:
-    order = asyncio.run(_order(ReplyGate().turn))
+def test_one_turn_per_iteration_each_after_the_io_of_it() -> None:
+    order = asyncio.run(_order(CpuTurns().take))
     assert [entry for entry in order if entry != "io"] == [f"reply {n}" for n in range(4)]
     assert _adjacent_replies(order) == 0
 
 
-def test_without_the_gate_the_replies_run_back_to_back() -> None:
-    """The property above is the gate's: a plain yield lets every reply run in one iteration."""
+def test_without_turns_the_work_runs_back_to_back() -> None:
+    """The property above is the turns': a plain yield lets every piece run in one iteration."""
     order = asyncio.run(_order(lambda: asyncio.sleep(0)))
     assert _adjacent_replies(order) == 3
 
 
 def test_a_cancelled_caller_does_not_hold_up_the_others() -> None:
     async def scenario() -> list[int]:
-        gate, passed = ReplyGate(), []
+        turns, passed = CpuTurns(), []
 
         async def caller(number: int) -> None:
-            await gate.turn()
+            await turns.take()
             passed.append(number)
 
         tasks = [asyncio.create_task(caller(number)) for number in range(3)]
@@ -64,3 +64,18 @@ def test_a_cancelled_caller_does_not_hold_up_the_others() -> None:
         return passed
 
     assert asyncio.run(scenario()) == [1, 2]
+
+
+def test_turns_outlive_a_loop_that_ended_with_a_caller_waiting() -> None:
+    turns = CpuTurns()
+    ended = asyncio.new_event_loop()
+    waiting = ended.create_task(turns.take())
+    ended.call_soon(ended.stop)  # after the caller asked for its turn, before it came
+    ended.run_forever()
+    ended.close()
+    assert not waiting.done()
+
+    async def next_run() -> None:
+        await asyncio.wait_for(turns.take(), timeout=5)
+
+    asyncio.run(next_run())  # would wait forever on the ended loop's timer
