@@ -124,6 +124,15 @@ class CpuTurns:
             self._timer = loop.call_later(0, self._let_one_through)
         await future
 
+    async def take_deferring_cancel(self) -> asyncio.CancelledError | None:
+        """`take`, for a caller holding a paid reply it must log first: a cancellation that
+        comes while it waits is returned, for the caller to raise once the reply is logged."""
+        try:
+            await self.take()
+        except asyncio.CancelledError as cancelled:
+            return cancelled
+        return None
+
     def _let_one_through(self) -> None:
         self._timer = None
         while self._waiters:

@@ -212,7 +212,9 @@ async def call_structured(
     calls = prompt_tokens = completion_tokens = 0
     for _ in range(1 + max_reasks):
         completion = await _recorded_complete(current, fingerprint, pool, ledger, tags, priority)
-        await pool.cpu_turns.take()
+        # The reply is paid for: it is validated and logged even if the run is stopped while it
+        # waits for its turns, so a rerun never pays for it again; the stop is raised after.
+        stopping = await pool.cpu_turns.take_deferring_cancel()
         calls += 1
         prompt_tokens += completion.prompt_tokens
         completion_tokens += completion.completion_tokens
@@ -222,15 +224,19 @@ async def call_structured(
             last_error, last_reply = str(exc), completion.text
             ledger.record_call(
                 _call_record(tags, current, fingerprint, completion, "invalid", last_error))
+            if stopping is not None:
+                raise stopping from None  # the stop, not the invalid reply (it is logged)
             truncated = completion.finish_reason == "length"
             current = current.with_messages(
                 reask_messages(current.messages, completion.text, last_error, truncated)
             )
             continue
-        await pool.cpu_turns.take()  # logging it, then the caller's next steps
+        stopping = await pool.cpu_turns.take_deferring_cancel() or stopping  # logging it
         ledger.record_cached_call(
             _call_record(tags, current, fingerprint, completion, "ok", None),
             output.model_dump_json())
+        if stopping is not None:
+            raise stopping
         result = StructuredResult(
             output, False, calls, prompt_tokens, completion_tokens, completion.model
         )
