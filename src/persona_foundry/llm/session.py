@@ -94,10 +94,14 @@ class LLMSession:
         self, output_model: type[OutputT], messages: list[dict[str, Any]], *, stage: str,
         persona: str, context: dict[str, Any] | None = None, priority: float = 0.0,
         adjust_schema: SchemaAdjust | None = None, model: str | None = None,
+        own_pacing: bool = False,
     ) -> StructuredResult[OutputT]:
         """One validated structured call, cached by its fingerprint and logged in the ledger.
 
-        `model` overrides the stage's routed model (`model_for`).
+        `model` overrides the stage's routed model (`model_for`). `own_pacing`: the caller
+        schedules the CPU work around its calls itself (the posts dispatcher hands a freed slot
+        on and judges the replies when no other comes in), so the call takes no CPU turns
+        (llm/pool.py: CpuTurns); they would only delay its return, and with it the handover.
         """
         schema = json_schema_for(output_model)
         if adjust_schema is not None:
@@ -115,6 +119,7 @@ class LLMSession:
             output_model, request, pool=self.pool, ledger=self.ledger,
             tags=CallTags(self.run_id, persona, stage), max_reasks=self.settings.max_reasks,
             context=context, priority=priority,
+            turns=None if own_pacing else self.pool.cpu_turns,
         )
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import LLMError, StructuredOutputError
 from ..ledger import CallRecord, Ledger
 from .client import ChatRequest, Completion
-from .pool import LLMPool
+from .pool import CpuTurns, LLMPool
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 _CODE_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
@@ -188,15 +188,17 @@ async def call_structured(
     max_reasks: int,
     context: dict[str, Any] | None = None,
     priority: float = 0.0,
+    turns: CpuTurns | None = None,
 ) -> StructuredResult[OutputT]:
     """Get a validated `output_model` for request: from the cache, or by calling (≤ 1 + max_reasks).
 
     Every call is recorded in the ledger; the validated output is cached under the fingerprint of
     the original request, so the same input is never paid for twice.
     """
-    # Each piece of this call's own CPU work waits for a turn of the loop (pool.CpuTurns), so
-    # the transport's work for the other calls in flight goes first.
-    await pool.cpu_turns.take()
+    # With `turns`, each piece of this call's own CPU work waits for a turn of the loop
+    # (pool.CpuTurns), so the transport's work for the other calls in flight goes first.
+    if turns is not None:
+        await turns.take()
     fingerprint = request.fingerprint()
     cached = ledger.cached_output(fingerprint)
     if cached is not None:
@@ -214,7 +216,7 @@ async def call_structured(
         completion = await _recorded_complete(current, fingerprint, pool, ledger, tags, priority)
         # The reply is paid for: it is validated and logged even if the run is stopped while it
         # waits for its turns, so a rerun never pays for it again; the stop is raised after.
-        stopping = await pool.cpu_turns.take_deferring_cancel()
+        stopping = await turns.take_deferring_cancel() if turns else None
         calls += 1
         prompt_tokens += completion.prompt_tokens
         completion_tokens += completion.completion_tokens
@@ -231,7 +233,8 @@ async def call_structured(
                 reask_messages(current.messages, completion.text, last_error, truncated)
             )
             continue
-        stopping = await pool.cpu_turns.take_deferring_cancel() or stopping  # logging it
+        if turns is not None:  # logging it
+            stopping = await turns.take_deferring_cancel() or stopping
         ledger.record_cached_call(
             _call_record(tags, current, fingerprint, completion, "ok", None),
             output.model_dump_json())

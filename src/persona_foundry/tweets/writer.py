@@ -82,7 +82,7 @@ class PersonaWriter:
             done = await self.session.call(
                 TweetBatch, messages, stage=STAGE_NAME, persona=self.profile.key,
                 context={"slot_ids": [slot.id for slot in batch]},
-                adjust_schema=restrict_batch(batch),
+                adjust_schema=restrict_batch(batch), own_pacing=True,  # the dispatcher's
             )
         except RunStoppedError:
             raise
