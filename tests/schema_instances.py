@@ -95,7 +95,9 @@ def instance_for(schema: dict[str, Any], rng: random.Random, *, check: bool = Tr
     measures cannot spend (bench/simserver.py). The suite's servers keep it on.
     """
     schema_json = json.dumps(schema, sort_keys=True)
-    if not check:
+    if check:
+        _validator(schema_json)  # the schema itself checked first (meta-schema, keywords)
+    else:
         _checked_keywords(schema_json)
     validator = partial(_validator if check else _unchecked_validator, schema_json)
     value = _Generator(schema, validator, rng).value(schema, "#", 0)

@@ -71,9 +71,9 @@ class SchemaResponder:
 
 
 def drawn_reply(body: dict[str, Any], rng_key: str, *, check: bool = True) -> Reply:
-    """The reply to `body` drawn with the rng seeded by `rng_key` (a pure function, so the
-    drawing can run in another process). `check=False`: the same reply without the generator's
-    self-check (`instance_for`), for bench/simserver.py."""
+    """The reply to `body` drawn with the rng seeded by `rng_key` (a pure function of the two).
+    `check=False`: the same reply without the generator's self-check (`instance_for`), for
+    bench/simserver.py."""
     schema = requested_schema(body)
     if schema is None:
         return _error(400, "this server answers only requests with response_format "

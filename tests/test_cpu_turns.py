@@ -5,9 +5,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
-from persona_foundry.llm.pool import CpuTurns
+import pytest
+from pydantic import BaseModel
+
+from openai_server import FakeOpenAIServer, Reply
+from persona_foundry.ledger import open_ledger
+from persona_foundry.llm.client import ChatRequest, OpenAIBackend
+from persona_foundry.llm.pool import CpuTurns, LLMPool
+from persona_foundry.llm.structured import CallTags, call_structured, json_schema_for
 
 
 async def _order(turn: Callable[[], Awaitable[None]], replies: int = 4) -> list[str]:
@@ -79,3 +88,49 @@ def test_turns_outlive_a_loop_that_ended_with_a_caller_waiting() -> None:
         await asyncio.wait_for(turns.take(), timeout=5)
 
     asyncio.run(next_run())  # would wait forever on the ended loop's timer
+
+
+class _Answer(BaseModel):
+    answer: int
+
+
+class _StoppedWhileWaiting(CpuTurns):
+    """The run is stopped (its task cancelled) while a paid reply waits for its turn."""
+
+    async def take_deferring_cancel(self) -> asyncio.CancelledError | None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        return await super().take_deferring_cancel()
+
+
+@pytest.mark.parametrize(("content", "status"), [('{"answer": 4}', "ok"), ("not JSON", "invalid")])
+def test_a_paid_reply_is_logged_before_the_stop_is_raised(tmp_path: Path, content: str,
+                                                          status: str) -> None:
+    server = FakeOpenAIServer(lambda body: Reply(content)).start()
+    ledger = open_ledger(tmp_path / "ledger.db")
+    request = ChatRequest(model="m", messages=[{"role": "user", "content": "2 + 2?"}],
+                          schema_name="answer", json_schema=json_schema_for(_Answer),
+                          temperature=0.0, max_tokens=50)
+
+    async def stopped_call() -> None:
+        backend = OpenAIBackend(base_url=server.base_url, api_key="k", timeout_s=10)
+        pool = LLMPool(backend, max_concurrent=2, max_attempts=1)
+        try:
+            await call_structured(_Answer, request, pool=pool, ledger=ledger,
+                                  tags=CallTags("run", "ava", "answer"), max_reasks=2,
+                                  turns=_StoppedWhileWaiting())
+        finally:
+            await backend.aclose()
+
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            asyncio.run(stopped_call())
+        assert len(server.chat_requests()) == 1  # no re-ask went out after the stop
+    finally:
+        server.stop()
+        ledger.close()
+    with sqlite3.connect(tmp_path / "ledger.db") as db:
+        assert [row[0] for row in db.execute("SELECT status FROM calls")] == [status]
+        cached = db.execute("SELECT output_json FROM cache").fetchall()
+    assert cached == ([('{"answer":4}',)] if status == "ok" else [])

@@ -272,7 +272,8 @@ class DuplicateIndex:
 class PairwiseIndex:
     """A few texts compared each with each by exact shingle Jaccard: for one reply or card,
     where a MinHash signature per text (one SHA-1 per shingle, then 128 permutations) costs
-    more than comparing every pair outright. Same `find`/`add` as DuplicateIndex."""
+    more than comparing every pair outright. `find` and `add` as DuplicateIndex has them
+    (without its `ignore`); nothing is ever left out of this one."""
 
     def __init__(self) -> None:
         self._exact: dict[str, str] = {}

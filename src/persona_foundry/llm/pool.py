@@ -96,11 +96,12 @@ class PriorityLimiter:
 class CpuTurns:
     """Turns for the event loop's CPU work: one per loop iteration, after that iteration's I/O.
 
-    A call's Python on the client (preparing its request, validating its reply with the post
-    checks, logging it and building the next prompts: ~1-2 ms in all) runs on the one thread
-    that also reads the other replies and sends the calls freed slots go to. When a round of
-    replies came back together, each waited behind all the work queued ahead of it before its
-    slot was handed on: at 400 calls a second the slots sat ~10 ms a call outside the server.
+    A call's Python on the client (its fingerprint, cache lookup and send; validating its reply
+    with the post checks; logging it and building the next prompts: ~1-2 ms in all) runs on the
+    one thread that also reads the other replies and sends the calls freed slots go to. When a
+    round of replies came back together, each waited behind all the work queued ahead of it
+    before its slot was handed on: at 400 calls a second the slots sat ~10 ms a call outside
+    the server.
     A caller takes a turn before each piece of that work. asyncio runs the callbacks of ready
     I/O before the timers that fall due, so a turn given from a timer comes after whatever the
     transport has to do, and each iteration does at most one piece.

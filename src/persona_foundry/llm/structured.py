@@ -216,7 +216,7 @@ async def call_structured(
         completion = await _recorded_complete(current, fingerprint, pool, ledger, tags, priority)
         # The reply is paid for: it is validated and logged even if the run is stopped while it
         # waits for its turns, so a rerun never pays for it again; the stop is raised after.
-        stopping = await turns.take_deferring_cancel() if turns else None
+        stopping = await turns.take_deferring_cancel() if turns is not None else None
         calls += 1
         prompt_tokens += completion.prompt_tokens
         completion_tokens += completion.completion_tokens
@@ -233,8 +233,8 @@ async def call_structured(
                 reask_messages(current.messages, completion.text, last_error, truncated)
             )
             continue
-        if turns is not None:  # logging it
-            stopping = await turns.take_deferring_cancel() or stopping
+        if turns is not None and stopping is None:  # logging it (at once when stopping)
+            stopping = await turns.take_deferring_cancel()
         ledger.record_cached_call(
             _call_record(tags, current, fingerprint, completion, "ok", None),
             output.model_dump_json())
