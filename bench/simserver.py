@@ -88,7 +88,7 @@ class SimServer:
             self.tokens.take(prompt_tokens)
         return 0.0
 
-    async def _reply(self, body: dict[str, Any]) -> Reply:
+    def _reply(self, body: dict[str, Any]) -> Reply:
         reply = content_reply(body) if self.schema is None else self.schema(body)
         name = body["response_format"]["json_schema"]["name"]
         if name == "strategy" and self.posts_per_day and reply.content:
@@ -113,7 +113,7 @@ class SimServer:
         if self.random.random() < self.config.get("fault_rate", 0.0):
             self.stats["faults"] += 1
             return 500, {}, {"error": {"message": "injected fault"}}
-        reply = await self._reply(body)
+        reply = self._reply(body)
         if reply.status != 200:  # a schema the schema server cannot honour: the client's bug
             self.stats["refused"] = self.stats.get("refused", 0) + 1
             return reply.status, {}, reply.error_body or {}

@@ -33,7 +33,18 @@ def test_a_call_that_does_not_fit_waits_for_the_cache_to_free() -> None:
     assert events[start + 1] == "huge ends"
 
 
+def _request(content: str, max_tokens: int) -> ChatRequest:
+    return ChatRequest(model="m", messages=[{"role": "user", "content": content}],
+                       schema_name="s", json_schema={}, temperature=0.5, max_tokens=max_tokens)
+
+
 def test_a_calls_need_counts_its_prompt_and_everything_it_may_write() -> None:
-    request = ChatRequest(model="m", messages=[{"role": "user", "content": "x" * 3000}],
-                          schema_name="s", json_schema={}, temperature=0.5, max_tokens=500)
-    assert ContextBudget.need(request) >= 3000 // 4 + 500
+    assert ContextBudget.need(_request("x" * 3000, 500)) >= 3000 // 3 + 500
+    assert ContextBudget.need(_request("x" * 3000, 900)) == ContextBudget.need(
+        _request("x" * 3000, 500)) + 400
+
+
+def test_a_cjk_prompt_is_not_taken_for_a_third_of_its_tokens() -> None:
+    # A CJK character is a token or more; counted as a third of one, a Japanese persona's
+    # calls would be admitted beside each other and overfill the cache.
+    assert ContextBudget.need(_request("東" * 1000, 0)) >= 1000

@@ -82,7 +82,11 @@ def shingles(text: str) -> set[str]:
 
 def jaccard(a: str, b: str) -> float:
     """Exact shingle Jaccard similarity (for tests and small sets)."""
-    left, right = shingles(a), shingles(b)
+    return shingle_jaccard(shingles(a), shingles(b))
+
+
+def shingle_jaccard(left: set[str], right: set[str]) -> float:
+    """Jaccard similarity of two shingle sets (two empty sets are alike)."""
     return len(left & right) / len(left | right) if left | right else 1.0
 
 
@@ -286,8 +290,7 @@ class PairwiseIndex:
             return exact
         mine = shingles(text)
         for earlier, theirs in self._shingled:
-            union = len(mine | theirs)
-            if (len(mine & theirs) / union if union else 1.0) >= NEAR_DUPLICATE_JACCARD:
+            if shingle_jaccard(mine, theirs) >= NEAR_DUPLICATE_JACCARD:
                 return earlier
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import ssl
@@ -39,6 +40,13 @@ class ChatRequest:
     seed: int | None = None
     # Extra sampling controls (llm/sampling.py); a backend sends those it accepts.
     penalties: Penalties = ()
+
+    @functools.cached_property
+    def prompt_chars(self) -> int:
+        """The conversation's length as JSON, non-ASCII escaped: what the pool's estimates of a
+        call's tokens start from (an escape's six characters also keep a CJK or emoji
+        character, a token or more each, from being counted as a quarter of one)."""
+        return len(json.dumps(self.messages))
 
     def fingerprint(self) -> str:
         """A stable hash of everything that determines the reply (the cache key)."""

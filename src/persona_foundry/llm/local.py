@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -78,8 +77,8 @@ class ContextBudget:
     @staticmethod
     def need(request: ChatRequest) -> int:
         """The most tokens this call can hold in the cache."""
-        prompt_chars = len(json.dumps(request.messages, ensure_ascii=False))
-        return prompt_chars // PROMPT_CHARS_PER_TOKEN_BOUND + TEMPLATE_TOKENS + request.max_tokens
+        return (request.prompt_chars // PROMPT_CHARS_PER_TOKEN_BOUND + TEMPLATE_TOKENS
+                + request.max_tokens)
 
     @contextlib.asynccontextmanager
     async def hold(self, tokens: int) -> AsyncIterator[None]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import json
 import logging
 from collections import deque
 
@@ -200,7 +199,7 @@ class LLMPool:
 
     async def complete(self, request: ChatRequest, *, priority: float = 0.0) -> Completion:
         """Send request under the shared limit, retrying transport failures per llm/retry.py."""
-        prompt_chars = len(json.dumps(request.messages))
+        prompt_chars = request.prompt_chars
         estimated_tokens = prompt_chars / CHARS_PER_TOKEN_ESTIMATE + request.max_tokens
         buckets = self.rate_limiter(request.model)
         for attempt in range(1, self.max_attempts + 1):
