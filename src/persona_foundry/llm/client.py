@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import httpx2
 import openai
+import orjson
 from openai import AsyncOpenAI
 from pydantic import BaseModel, ValidationError
 
@@ -134,9 +135,17 @@ class ChatBackend(Protocol):
     name: str
     max_parallel: int | None
     sees_images: bool
+    # Calls the pool may hand over beyond the window: the backend queues them and sends each
+    # the moment a slot frees (llm/http_worker.py); 0 for a backend that sends at once.
+    queued_ahead: int
 
     async def complete(self, request: ChatRequest) -> Completion:
         """Send one request; raise BackendError on failure."""
+        ...
+
+    def set_window(self, limit: int, paused_until: float) -> None:
+        """The pool's window now, and until when (time.monotonic()) the endpoint is paused: a
+        backend that queues calls (`queued_ahead`) holds its sends to it."""
         ...
 
     async def check(self) -> None:
@@ -162,6 +171,7 @@ class OpenAIBackend:
     """An OpenAI-compatible HTTP endpoint through `AsyncOpenAI` (no SDK retries)."""
 
     max_parallel: int | None = None
+    queued_ahead = 0  # each call is sent once the pool gives it a slot
 
     def __init__(
         self, *, base_url: str, api_key: str | None, timeout_s: float, sees_images: bool = False,
@@ -179,8 +189,8 @@ class OpenAIBackend:
             http_client=sdk_http_client(base_url),
         )
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        """One chat-completions call with the stage's JSON schema as response_format."""
+    def body(self, request: ChatRequest) -> bytes:
+        """The chat-completions request body: the stage's JSON schema as response_format."""
         # Plain OpenAI-shaped dicts: the SDK's TypedDict unions add nothing here.
         arguments: dict[str, Any] = {
             "model": request.model,
@@ -193,17 +203,31 @@ class OpenAIBackend:
             arguments["seed"] = request.seed
         arguments.update((key, value) for key, value in request.penalties
                          if key in self.sampling_keys)
+        # Serialized here, in one C call, and sent as the body as it is: the SDK's own JSON
+        # encoding of a body is ~0.1 ms of Python a call; the HTTP worker gets these bytes.
+        return orjson.dumps(arguments)
+
+    async def post(self, body: bytes) -> RawReply:
+        """Send a chat-completions body: the reply as it came, not yet read (the HTTP worker
+        hands the slot on first)."""
         started = time.perf_counter()
         try:
             # The SDK's generic post, not chat.completions.create: `create` converts every
             # request through its TypedDicts and every reply into its full response model (~0.5
             # ms of CPU per call, on the one thread that also starts the next calls); ChatReply
             # reads what this tool uses, and the raw response keeps its x-ratelimit-* headers.
-            raw = await self._client.post(CHAT_COMPLETIONS_PATH, body=arguments,
+            raw = await self._client.post(CHAT_COMPLETIONS_PATH, content=body,
                                           cast_to=httpx2.Response)
         except openai.APIError as exc:
             raise _failure_from(exc) from exc
-        return _completion_from(raw, request, time.perf_counter() - started)
+        return RawReply(raw, time.perf_counter() - started)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        """One chat-completions call with the stage's JSON schema as response_format."""
+        return (await self.post(self.body(request))).completion(request.model)
+
+    def set_window(self, limit: int, paused_until: float) -> None:
+        """Nothing to hold: the pool's limiter is this backend's window."""
 
     async def check(self) -> None:
         """Ask the endpoint for its models: a wrong key or a dead host shows up here, once."""
@@ -242,24 +266,34 @@ def sdk_http_client(base_url: str) -> httpx2.AsyncClient:
     return openai.DefaultAioHttpClient()
 
 
-def _completion_from(raw: httpx2.Response, request: ChatRequest, latency_s: float) -> Completion:
-    try:
-        reply = ChatReply.model_validate_json(raw.content)
-    except ValidationError as exc:
-        raise BackendError(
-            f"the endpoint's reply is not a chat completion: {raw.text[:200]!r}") from exc
-    choice = reply.choices[0] if reply.choices else _Choice()
-    usage = reply.usage or _Usage()
-    return Completion(
-        text=choice.message.content or "",
-        model=reply.model or request.model,
-        prompt_tokens=usage.prompt_tokens or 0,
-        completion_tokens=usage.completion_tokens or 0,
-        cached_tokens=(usage.prompt_tokens_details or _PromptDetails()).cached_tokens or 0,
-        latency_s=latency_s,
-        finish_reason=choice.finish_reason,
-        headers={key.lower(): value for key, value in raw.headers.items()},
-    )
+@dataclass(frozen=True)
+class RawReply:
+    """A chat completion's HTTP response and how long it took, before it is read."""
+
+    response: httpx2.Response
+    latency_s: float
+
+    def completion(self, model: str) -> Completion:
+        """The reply read as a Completion (`model`: the one asked for, if the reply names
+        none); BackendError if it is not a chat completion."""
+        raw = self.response
+        try:
+            reply = ChatReply.model_validate_json(raw.content)
+        except ValidationError as exc:
+            raise BackendError(
+                f"the endpoint's reply is not a chat completion: {raw.text[:200]!r}") from exc
+        choice = reply.choices[0] if reply.choices else _Choice()
+        usage = reply.usage or _Usage()
+        return Completion(
+            text=choice.message.content or "",
+            model=reply.model or model,
+            prompt_tokens=usage.prompt_tokens or 0,
+            completion_tokens=usage.completion_tokens or 0,
+            cached_tokens=(usage.prompt_tokens_details or _PromptDetails()).cached_tokens or 0,
+            latency_s=self.latency_s,
+            finish_reason=choice.finish_reason,
+            headers={key.lower(): value for key, value in raw.headers.items()},
+        )
 
 
 def _innermost(exc: BaseException) -> BaseException:

@@ -100,6 +100,7 @@ class LocalLlamaBackend:
     """A GGUF model served by llama.cpp in a child process on this machine's CPU."""
 
     sees_images = False
+    queued_ahead = 0
 
     def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int | None = None,
                  n_parallel: int = DEFAULT_LOCAL_PARALLEL, log_dir: Path | None = None) -> None:
@@ -131,6 +132,9 @@ class LocalLlamaBackend:
             raise
         completion.model = self.name
         return completion
+
+    def set_window(self, limit: int, paused_until: float) -> None:
+        """No window to hold: the embedded model's slots are `max_parallel`."""
 
     async def check(self) -> None:
         """Start the child and load the model now, so a broken file fails before any persona."""
