@@ -26,7 +26,8 @@ EXAMPLE_IMAGE = Path(__file__).parent.parent / "examples" / "astronaut.png"
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No developer .env, LLM_* variable or model cache leaks into a test."""
     for name in ("LLM_BASE_URL", "LLM_API_KEY", "LLM_MODEL", "LLM_VISION_MODEL",
-                 "LLM_MULTIMODAL", "MAX_CONCURRENT", "LOCAL_MODEL_PATH", "STAGE_MODELS"):
+                 "LLM_MULTIMODAL", "MAX_CONCURRENT", "LOCAL_MODEL_PATH", "STAGE_MODELS",
+                 "HTTP_WORKER"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)

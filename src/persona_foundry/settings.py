@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     rpm: float | None = Field(default=None, gt=0, description="Requests per minute allowed.")
     tpm: float | None = Field(default=None, gt=0, description="Tokens per minute allowed.")
     request_timeout_s: float = Field(default=120.0, gt=0)
+    http_worker: Literal["auto", "on", "off"] = Field(
+        default="auto", description="Send calls from a child process that owns the window "
+        "(llm/http_worker.py): auto starts it once a run has made 200 calls.")
     max_attempts: int = Field(default=5, ge=1, le=20, description="Transport attempts per call.")
     max_reasks: int = Field(default=2, ge=0, le=5, description="Re-asks after invalid replies.")
     temperature: float = Field(default=0.8, ge=0, le=2)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..settings import Settings
 from .client import ChatBackend, OpenAIBackend
+from .http_worker import AUTO_START_CALLS, HttpWorkerBackend
 from .local import LocalLlamaBackend
 from .model_store import resolve_model_path
 
@@ -25,13 +26,20 @@ class BackendKind:
     routes_models: bool
 
 
+# HTTP_WORKER: after how many of a run's calls the HTTP worker starts (None: never).
+WORKER_START_AFTER: dict[str, int | None] = {"auto": AUTO_START_CALLS, "on": 0, "off": None}
+
+
 def _openai_compatible(settings: Settings) -> ChatBackend:
     api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    return OpenAIBackend(
-        base_url=settings.llm_base_url or "", api_key=api_key,
-        timeout_s=settings.request_timeout_s,
-        sees_images=settings.llm_multimodal or settings.llm_vision_model is not None,
-    )
+    base_url, timeout_s = settings.llm_base_url or "", settings.request_timeout_s
+    sees_images = settings.llm_multimodal or settings.llm_vision_model is not None
+    start_after = WORKER_START_AFTER[settings.http_worker]
+    if start_after is None:
+        return OpenAIBackend(base_url=base_url, api_key=api_key, timeout_s=timeout_s,
+                             sees_images=sees_images)
+    return HttpWorkerBackend(base_url=base_url, api_key=api_key, timeout_s=timeout_s,
+                             sees_images=sees_images, start_after_calls=start_after)
 
 
 def _embedded(settings: Settings) -> ChatBackend:

@@ -163,6 +163,7 @@ class LLMPool:
         self.budget = budget or BudgetGuard(None, {})
         # Only a remote endpoint has a speed to find; the local model has one stream anyway.
         self.window = AdaptiveWindow(parallel) if backend.max_parallel is None else None
+        self._apply_window()
         self._rpm, self._tpm = rpm, tpm
         self._rate_limiters: dict[str, RateLimiter] = {}
         self.cpu_turns = CpuTurns()  # shared by every caller of this run's calls
@@ -186,7 +187,20 @@ class LLMPool:
             self.window.on_rate_limited(server_retry_after_s(failure.headers))
         elif completion is not None:
             self.window.on_success(completion.latency_s, kind, completion.completion_tokens)
-        self.limiter.set_limit(self.window.limit)
+        self._apply_window()
+
+    def _apply_window(self) -> None:
+        """The window to the backend, and to the limiter with the calls the backend queues
+        beyond it (llm/http_worker.py sends those the moment a slot frees)."""
+        if self.window is None:
+            return
+        self.backend.set_window(self.window.limit, self.window.paused_until)
+        self.limiter.set_limit(self.window.limit + self.backend.queued_ahead)
+
+    @property
+    def send_limit(self) -> int:
+        """Calls the endpoint may have in flight now (the window, without the queue)."""
+        return self.window.limit if self.window is not None else self.limiter.limit
 
     @property
     def in_flight(self) -> int:

@@ -57,7 +57,7 @@ class LLMSession:
 
     def concurrency_window(self) -> int:
         """Calls the pool lets into flight now (what a dispatcher plans its rounds on)."""
-        return self.pool.limiter.limit
+        return self.pool.send_limit
 
     async def check(self) -> None:
         """Fail fast (EndpointError) if the backend cannot serve this run at all."""
