@@ -16,8 +16,9 @@ process of its own, so its peak RSS is its own. Printed, with bounds measured in
   makespan           of each run (after a warm-up loading the face model, Faker's locales and
                      the post checks' language model)
                      vs max(critical path, calls × latency ÷ window) (target ≤ 1.1×), with the
-                     client's CPU (its event loop's, per call), the server process's CPU and
-                     the mean calls in service (server busy seconds ÷ makespan)
+                     client's CPU (its event loop's, per call; its HTTP worker's), the server
+                     process's CPU and the mean calls in service (server busy seconds ÷
+                     makespan)
   diversity          the folder's diversity report (its own targets), its time and peak RSS
 Writes bench/results/personas_scale.json.
 """
@@ -61,8 +62,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -103,11 +104,15 @@ def child(job: dict[str, Any]) -> None:
     options = PersonaRunOptions(images=images, out_dir=Path(job["out"]), seed=job["seed"])
     load = os.getloadavg()[0]
     cpu_before, loop_before = _cpu_s(), time.thread_time()
+    worker_before = _cpu_s(resource.RUSAGE_CHILDREN)
     summary = asyncio.run(generate_personas(options, settings))
     loop_cpu_s = time.thread_time() - loop_before  # the event loop's thread alone
+    # The HTTP worker (llm/http_worker.py) is a child process, ended and reaped by the run.
+    worker_cpu_s = _cpu_s(resource.RUSAGE_CHILDREN) - worker_before
     errors = sorted({o.error or "" for o in summary.outcomes if o.status != "ok"})[:3]
     print(json.dumps({"ok": summary.succeeded, "asked": job["count"], "wall_s": summary.wall_s,
                       "cpu_s": _cpu_s() - cpu_before, "loop_cpu_s": loop_cpu_s,
+                      "worker_cpu_s": worker_cpu_s,
                       "load_average": load,
                       "peak_rss_mb": _peak_rss_mb(), "errors": errors}))
 
@@ -241,8 +246,8 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                          f"{result['calls']} calls × latency ÷ window) (≤ {MAKESPAN_BOUND}×; "
                          f"client CPU {result['cpu_s']:.1f} s (event loop "
                          f"{result['loop_cpu_s']:.1f} s, "
-                         f"{1000 * result['loop_cpu_s'] / result['calls']:.2f} ms a call), "
-                         f"server CPU "
+                         f"{1000 * result['loop_cpu_s'] / result['calls']:.2f} ms a call; "
+                         f"HTTP worker {result['worker_cpu_s']:.1f} s), server CPU "
                          f"{result['server_cpu_s']:.1f} s, mean in flight "
                          f"{result['mean_in_flight']:.1f}, load average "
                          f"{result['load_average']:.1f} on {os.cpu_count()} cores)",
