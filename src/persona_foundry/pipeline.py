@@ -411,7 +411,8 @@ def _prepare(options: PersonaRunOptions) -> tuple[list[_Prepared], list[PersonaO
 
 
 def _outcome(prepared: _Prepared, facts: VisualFacts, results: dict[str, StageResult],
-             seconds: float, run: _Run) -> PersonaOutcome:
+             seconds: float, run: _Run) -> tuple[PersonaOutcome, dict[str, Any] | None]:
+    """The persona's outcome, and its card as written (None when it has no card)."""
     outcome = PersonaOutcome(
         prepared.path, "ok", seconds=seconds,
         calls=sum(r.calls for r in results.values()),
@@ -424,7 +425,7 @@ def _outcome(prepared: _Prepared, facts: VisualFacts, results: dict[str, StageRe
     if missing:
         outcome.status = "failed"
         outcome.error = f"stage {missing[0]} failed, no card: {results[missing[0]].error}"
-        return outcome
+        return outcome, None
     meta = CardMeta(
         source_image=prepared.path.name, source_path=str(prepared.path.resolve()),
         source_sha256=prepared.sha256,
@@ -436,14 +437,15 @@ def _outcome(prepared: _Prepared, facts: VisualFacts, results: dict[str, StageRe
     seed = run.options.seeds.get(prepared.path)
     if seed is not None:
         card = overlay_existing(card, seed.card)
-    atomic_write_json(prepared.card_path, card.model_dump(mode="json"))
+    written = card.model_dump(mode="json")
+    atomic_write_json(prepared.card_path, written)
     _keep_source_image(prepared, prepared.card_path)
     outcome.card_path = prepared.card_path
     outcome.name = card.data.name
     if outcome.failed_stages:
         outcome.status = "partial"
         outcome.error = "; ".join(f"{n}: {e}" for n, e in outcome.failed_stages.items())
-    return outcome
+    return outcome, written
 
 
 def _keep_source_image(source: _Prepared, card_path: Path) -> None:
@@ -490,8 +492,11 @@ async def _run_personas(
                                                  run.member(job.key, item.previous[stage.name]))
             results = await scheduler.run_persona(job)
             # Off the event loop: a card and its image are two fsyncs (~3 ms each here).
-            finish(await asyncio.to_thread(_outcome, item, facts, results,
-                                           time.perf_counter() - started, run), job.key)
+            outcome, card = await asyncio.to_thread(_outcome, item, facts, results,
+                                                    time.perf_counter() - started, run)
+            if run.linker is not None and card is not None:
+                run.linker.card_written(job.key, card)
+            finish(outcome, job.key)
         finally:
             slots.release()
             # Every persona counts in the linker exactly once: a persona that never described
