@@ -20,6 +20,7 @@ process of its own, so its peak RSS is its own. Printed, with bounds measured in
                      process's CPU and the mean calls in service (server busy seconds ÷
                      makespan)
   diversity          the folder's diversity report (its own targets), its time and peak RSS
+and, first, the machine's speed on a fixed piece of pure Python (the makespans follow it).
 Writes bench/results/personas_scale.json.
 """
 
@@ -56,6 +57,7 @@ RUN_LIMIT = 5000
 RSS_BOUND = 1.5
 MAKESPAN_BOUND = 1.1
 PROMPT_BOUND = 0.05
+CPU_REFERENCE_N = 10_000_000
 
 
 def _peak_rss_mb() -> float:
@@ -192,8 +194,20 @@ def _runs(size: int) -> list[int]:
     return [min(RUN_LIMIT, size - start) for start in range(0, size, RUN_LIMIT)]
 
 
+def _cpu_reference_s() -> float:
+    """Seconds this machine takes for a fixed piece of pure Python, best of three: the shared
+    cores' speed drifts by 10 % and more from hour to hour, and every makespan with it."""
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(number * number for number in range(CPU_REFERENCE_N))
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
 def run(sizes: list[int], latency_s: float, window: int, seed: int) -> dict[str, Any]:
     """Every size into one folder; each run's figures and its bound."""
+    reference_s = _cpu_reference_s()
     server = _Server(latency_s)
     critical_s = _dag_depth() * latency_s
     scenarios: list[dict[str, Any]] = []
@@ -224,6 +238,7 @@ def run(sizes: list[int], latency_s: float, window: int, seed: int) -> dict[str,
         finally:
             server.stop()
     return {"latency_s": latency_s, "window": window, "critical_path_s": critical_s,
+            "cpu_reference_s": reference_s,
             "scenarios": scenarios, "diversity": diversity, "server_lag_ms": server_lag,
             "core_prompt_tokens": {"first": tokens[0], "last": tokens[-1], "min": min(tokens),
                                    "max": max(tokens), "calls": len(tokens)}}
@@ -292,7 +307,8 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     results = run(sizes, args.latency, args.window, args.seed)
     print(f"latency {args.latency * 1000:.0f} ms, window {args.window}, sizes {sizes}, "
-          f"one folder\n")
+          f"one folder; this machine's speed: {CPU_REFERENCE_N:,} squares summed in "
+          f"{results['cpu_reference_s']:.3f} s (best of 3)\n")
     print("| scenario | measured | bound | ratio |")
     print("|---|---|---|---|")
     for row in _rows(results):
