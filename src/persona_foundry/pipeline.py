@@ -20,7 +20,6 @@ from .cards import merge_card, previous_outputs
 from .cards.merge import CardMeta, overlay_existing
 from .cards.portrait import STORED_IMAGE_SUFFIXES
 from .cards.v2 import CharacterCardV2
-from .diversity import read_facts
 from .errors import InputError, OutputError, PersonaFoundryError, RunStoppedError
 from .files import (
     atomic_write_bytes,
@@ -30,6 +29,7 @@ from .files import (
     safe_slug,
     unique_path,
 )
+from .identity_index import folder_identities
 from .llm import ChatBackend
 from .llm.session import LLMSession, endpoint_error_message
 from .llm.structured import StructuredResult
@@ -332,10 +332,13 @@ class _Run:
 
         Cards this batch (re)writes are excluded, so a rerun draws the same names.
         """
-        for path in OutputLayout(self.options.out_dir).card_paths():
-            facts = None if path.resolve() in exclude else read_facts(path)
-            if facts is not None and facts.name:  # not one of ours, or incomplete: not taken
-                self.registry.claim(facts.name, facts.handle, f"folder:{path.name}")
+        layout = OutputLayout(self.options.out_dir)
+        personas_dir = layout.personas_dir.resolve()
+        ours = {path.name for path in exclude if path.parent == personas_dir}
+        # Not one of our cards, or an incomplete one: nothing taken (identity_index.py).
+        for card, (name, handle) in folder_identities(layout).items():
+            if card not in ours:
+                self.registry.claim(name, handle, f"folder:{card}")
 
 
 def _persona_inputs(known: _Known) -> dict[str, Any]:

@@ -13,6 +13,8 @@ TWEETS_DIR = "tweets"
 IMAGES_DIR = "images"
 LOGS_DIR = "logs"
 GRAPH_JSON = "social_graph.json"
+# The names and handles the folder's cards had when last read (identity_index.py).
+IDENTITY_INDEX = ".identities.json"
 ACCOUNTS_FILE = "accounts.yaml"
 LEDGER_FILENAME = "ledger.db"
 # Private state of long-running commands (platform sessions): mode 0700, never shared.
@@ -62,6 +64,11 @@ class OutputLayout:
     def graph_path(self) -> Path:
         """The batch's social graph."""
         return self.root / GRAPH_JSON
+
+    @property
+    def identity_index_path(self) -> Path:
+        """Each card's name and handle as last read, with the file's size and mtime then."""
+        return self.root / IDENTITY_INDEX
 
     @property
     def ledger_path(self) -> Path:
