@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from typer.testing import CliRunner
@@ -25,6 +26,7 @@ from persona_foundry.stages import STAGES
 from test_tweets import env
 
 StartServer = Callable[..., FakeOpenAIServer]
+T = TypeVar("T")
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
 READY_TIMEOUT_S = 20.0
 
@@ -61,6 +63,21 @@ async def _worker_ready(pool: LLMPool, backend: HttpWorkerBackend) -> None:
         number += 1
 
 
+def _with_worker(server: FakeOpenAIServer, window: int,
+                 work: Callable[[LLMPool, HttpWorkerBackend], Awaitable[T]]) -> T:
+    """`work` on a pool whose worker is up (started at the preflight), closed afterwards."""
+    async def go() -> T:
+        backend = _backend(server)
+        pool = _pool(backend, window)
+        try:
+            await _worker_ready(pool, backend)
+            return await work(pool, backend)
+        finally:
+            await pool.aclose()
+
+    return asyncio.run(go())
+
+
 def _numbers(completions: list[Completion]) -> list[int]:
     return [json.loads(completion.text)["n"] for completion in completions]
 
@@ -68,18 +85,12 @@ def _numbers(completions: list[Completion]) -> list[int]:
 def test_calls_go_through_the_worker_within_the_window(start_server: StartServer) -> None:
     server = start_server(_echo, latency_s=0.05)
 
-    async def go() -> tuple[list[Completion], int, int]:
-        backend = _backend(server)
-        pool = _pool(backend, window=4)
-        try:
-            await _worker_ready(pool, backend)
-            before = backend.through_worker
-            results = await asyncio.gather(*(pool.complete(_request(n)) for n in range(40)))
-            return list(results), backend.through_worker - before, pool.limiter.limit
-        finally:
-            await pool.aclose()
+    async def work(pool: LLMPool, backend: HttpWorkerBackend) -> tuple[list[Completion], int, int]:
+        before = backend.through_worker
+        results = await asyncio.gather(*(pool.complete(_request(n)) for n in range(40)))
+        return list(results), backend.through_worker - before, pool.limiter.limit
 
-    completions, through_worker, limiter_limit = asyncio.run(go())
+    completions, through_worker, limiter_limit = _with_worker(server, 4, work)
     assert _numbers(completions) == list(range(40))
     assert through_worker == 40
     # The pool hands the worker calls beyond the window, and the server still never sees
@@ -128,16 +139,10 @@ def test_a_429_holds_the_worker_queue_until_the_pause_ends(start_server: StartSe
 
     server = start_server(responder)
 
-    async def go() -> list[Completion]:
-        backend = _backend(server)
-        pool = _pool(backend, window=4)
-        try:
-            await _worker_ready(pool, backend)
-            return list(await asyncio.gather(*(pool.complete(_request(n)) for n in range(24))))
-        finally:
-            await pool.aclose()
+    async def work(pool: LLMPool, _: HttpWorkerBackend) -> list[Completion]:
+        return list(await asyncio.gather(*(pool.complete(_request(n)) for n in range(24))))
 
-    completions = asyncio.run(go())
+    completions = _with_worker(server, 4, work)
     assert _numbers(completions) == list(range(24))
     (refused_at,) = refused
     # The calls the worker held in its queue when the 429 came back wait for the pause too.
@@ -149,21 +154,15 @@ def test_a_429_holds_the_worker_queue_until_the_pause_ends(start_server: StartSe
 def test_a_cancelled_call_never_leaves_the_worker_queue(start_server: StartServer) -> None:
     server = start_server(_echo, latency_s=0.3)
 
-    async def go() -> None:
-        backend = _backend(server)
-        pool = _pool(backend, window=1)
-        try:
-            await _worker_ready(pool, backend)
-            first = asyncio.create_task(pool.complete(_request(1)))
-            queued = asyncio.create_task(pool.complete(_request(2)))
-            await asyncio.sleep(0.1)  # both handed to the worker: one sent, one queued
-            queued.cancel()
-            await first
-            await asyncio.sleep(0.4)  # the queued call would have gone out by now
-        finally:
-            await pool.aclose()
+    async def work(pool: LLMPool, _: HttpWorkerBackend) -> None:
+        first = asyncio.create_task(pool.complete(_request(1)))
+        queued = asyncio.create_task(pool.complete(_request(2)))
+        await asyncio.sleep(0.1)  # both handed to the worker: one sent, one queued
+        queued.cancel()
+        await first
+        await asyncio.sleep(0.4)  # the queued call would have gone out by now
 
-    asyncio.run(go())
+    _with_worker(server, 1, work)
     sent = [seen.body["messages"][0]["content"] for seen in server.chat_requests()]
     assert "call 1 ✓" in sent
     assert "call 2 ✓" not in sent
@@ -172,27 +171,69 @@ def test_a_cancelled_call_never_leaves_the_worker_queue(start_server: StartServe
 def test_a_worker_that_dies_loses_no_call(start_server: StartServer) -> None:
     server = start_server(_echo, latency_s=0.2)
 
-    async def go() -> tuple[list[Completion], int]:
-        backend = _backend(server)
-        pool = _pool(backend, window=4)
-        try:
-            await _worker_ready(pool, backend)
-            pid = backend.worker_pid
-            assert pid is not None
-            calls = [asyncio.create_task(pool.complete(_request(n))) for n in range(12)]
-            await asyncio.sleep(0.1)  # four in flight at the server, the rest queued
-            os.kill(pid, signal.SIGKILL)
-            results = list(await asyncio.gather(*calls))
-            return results, backend.through_worker
-        finally:
-            await pool.aclose()
+    async def work(pool: LLMPool, backend: HttpWorkerBackend) -> list[Completion]:
+        pid = backend.worker_pid
+        assert pid is not None
+        calls = [asyncio.create_task(pool.complete(_request(n))) for n in range(12)]
+        await asyncio.sleep(0.1)  # four in flight at the server, the rest queued
+        os.kill(pid, signal.SIGKILL)
+        return list(await asyncio.gather(*calls))
 
-    completions, _ = asyncio.run(go())
+    completions = _with_worker(server, 4, work)
     assert _numbers(completions) == list(range(12))  # retried in-process, each answered
 
 
+def test_the_switch_keeps_in_process_calls_in_the_window(start_server: StartServer) -> None:
+    def responder(body: dict[str, Any]) -> Reply:
+        number = int(body["messages"][0]["content"].split()[1])
+        # Three long calls sent in-process are still out when the worker comes up.
+        return Reply(_echo(body).content, delay_s=2.5 if number in (1, 2, 3) else 0.05)
+
+    server = start_server(responder)
+
+    async def go() -> tuple[list[Completion], int]:
+        backend = _backend(server, start_after_calls=2)
+        pool = _pool(backend, window=4)
+        try:
+            # The worker may have only what those leave of the window.
+            results = await asyncio.gather(*(pool.complete(_request(n)) for n in range(40)))
+            return list(results), backend.through_worker
+        finally:
+            await pool.aclose()
+
+    completions, through_worker = asyncio.run(go())
+    assert _numbers(completions) == list(range(40))
+    assert through_worker > 0
+    assert server.max_in_flight == 4
+
+
+def test_a_429_that_changes_no_window_still_lets_the_worker_go_on(
+    start_server: StartServer,
+) -> None:
+    refused: set[str] = set()
+
+    def responder(body: dict[str, Any]) -> Reply:
+        text = body["messages"][0]["content"]
+        if text.split()[1] in ("1", "2") and text not in refused:
+            refused.add(text)  # no Retry-After: no pause, and the second 429 no backoff
+            return Reply(status=429, error_body={"error": {"message": "slow down"}})
+        return _echo(body)
+
+    server = start_server(responder)
+
+    async def work(pool: LLMPool, _: HttpWorkerBackend) -> list[Completion]:
+        # One at a time, each retried through the worker, which held its queue after the 429.
+        return [await asyncio.wait_for(pool.complete(_request(number)), 20)
+                for number in (1, 2)]
+
+    assert _numbers(_with_worker(server, 8, work)) == [1, 2]
+    assert len(refused) == 2
+
+
 def test_a_batch_through_the_worker_end_to_end(schema_server: FakeOpenAIServer,
-                                               make_image: Any, tmp_path: Path) -> None:
+                                               make_image: Any, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="persona_foundry.llm.http_worker")
     out = tmp_path / "out"
     images = [make_image(f"p{number}.png") for number in range(4)]
     result = CliRunner().invoke(app, ["persona", *map(str, images), "--out", str(out)],
@@ -203,3 +244,6 @@ def test_a_batch_through_the_worker_end_to_end(schema_server: FakeOpenAIServer,
         stages = card["data"]["extensions"]["persona_foundry"]["stages"]
         assert {name: stage["status"] for name, stage in stages.items()} == {
             stage.name: "ok" for stage in STAGES}
+    (sent,) = [record.getMessage() for record in caplog.records
+               if record.getMessage().startswith("the HTTP worker sent")]
+    assert sent == f"the HTTP worker sent {len(images) * len(STAGES)} of this run's calls"

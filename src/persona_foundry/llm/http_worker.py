@@ -22,6 +22,7 @@ The wire (one owner, this module): two 4-byte big-endian lengths, an orjson obje
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -37,6 +38,7 @@ from typing import Any
 import orjson
 
 from .client import BackendError, ChatRequest, Completion, OpenAIBackend
+from .retry import RATE_LIMITED
 from .sampling import OPENAI_SAMPLING_KEYS
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,6 @@ MIN_QUEUED = 2
 AUTO_START_CALLS = 200
 STOP_TIMEOUT_S = 5.0
 READY_TIMEOUT_S = 30.0
-RATE_LIMITED = 429
 _LENGTHS = struct.Struct(">II")  # the message's length, then its payload's
 
 
@@ -160,7 +161,14 @@ class HttpWorkerBackend:
 
     async def aclose(self) -> None:
         """Close the connections; closing the socket asks the worker to exit."""
-        await self._inline.aclose()
+        if self._process is not None:
+            log.info("the HTTP worker sent %d of this run's calls", self.through_worker)
+        try:
+            await self._inline.aclose()
+        finally:
+            await self._stop_worker()
+
+    async def _stop_worker(self) -> None:
         self._ready = False
         if self._writer is not None:
             self._writer.close()
@@ -169,7 +177,8 @@ class HttpWorkerBackend:
             try:
                 await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
             except TimeoutError:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):  # it ended just now after all
+                    process.kill()
                 await process.wait()
         if self._reader_task is not None:
             await self._reader_task
@@ -184,6 +193,13 @@ class HttpWorkerBackend:
                                   self._inline.body(request)))
         try:
             return await future
+        except BackendError as failure:
+            # The worker holds its queue after a 429; the pool's answer to it (the set_window
+            # its _adapt makes right after this raise, with the pause) lets it go on. Flagged
+            # here, not when the reply is read: another call's set_window in between would let
+            # it go before the pause is known.
+            self._worker_holding |= failure.status_code == RATE_LIMITED
+            raise
         except asyncio.CancelledError:
             if self._pending.pop(call_id, None) is not None and self._writer is not None:
                 self._writer.write(_frame({"op": "cancel", "id": call_id}))
@@ -202,13 +218,16 @@ class HttpWorkerBackend:
                                        "paused_until": window[1]}))
 
     async def _start(self) -> None:
+        if sys.platform == "win32" or not sys.executable:  # no pass_fds; no interpreter to run
+            self._came_up.set()
+            return
         parent, child = socket.socketpair()
         try:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", __name__, str(child.fileno()), pass_fds=(child.fileno(),),
                 start_new_session=True,  # a Ctrl-C reaches the run, which then ends the worker
             )
-        except (OSError, ValueError) as exc:  # ValueError: no pass_fds on this platform
+        except Exception as exc:  # any reason at all: the calls go on in-process
             parent.close()
             self._came_up.set()
             log.warning("cannot start the HTTP worker (%s): calls stay in-process", exc)
@@ -238,17 +257,21 @@ class HttpWorkerBackend:
             return
         future = self._pending.pop(message["id"], None)
         if future is None or future.done():
-            return  # cancelled here after the worker had finished it
+            # Cancelled here after the worker had finished it. A 429 nobody will hear of holds
+            # the worker's queue all the same: let it go on under the window it has.
+            if op == "failed" and message["error"].get("status_code") == RATE_LIMITED:
+                self._worker_holding = True
+                self._tell_window()
+            return
         if op == "done":
             future.set_result(Completion(**message["completion"]))
         else:
-            failure = BackendError(**message["error"])
-            self._worker_holding |= failure.status_code == RATE_LIMITED
-            future.set_exception(failure)
+            future.set_exception(BackendError(**message["error"]))
 
     def _worker_ended(self) -> None:
         """The worker is gone: its calls fail as retryable and go in-process from now on."""
         was_serving = self._ready or self._pending
+        never_ready = not self._came_up.is_set()
         self._ready, self.queued_ahead = False, 0
         self._came_up.set()  # nobody waits for a worker that is gone
         if self._writer is not None:
@@ -259,7 +282,12 @@ class HttpWorkerBackend:
             if not future.done():
                 future.set_exception(BackendError(
                     "the HTTP worker process ended with this call unanswered", kind="worker"))
-        if was_serving and self._process is not None:
+        if self._process is None:
+            return  # closed by aclose
+        if never_ready:
+            log.warning("the HTTP worker process ended before it was ready (python -m %s): "
+                        "calls stay in-process", __name__)
+        elif was_serving:
             log.warning("the HTTP worker process ended: calls go in-process from now on")
 
 
@@ -361,10 +389,6 @@ async def _serve(descriptor: int) -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run ends the worker by closing the socket
     asyncio.run(_serve(int(sys.argv[1])))
-    # Its connections are closed and it holds no files: the interpreter's teardown of the SDK's
-    # modules (~0.1 s) would only keep the run's end waiting.
-    sys.stderr.flush()
-    os._exit(0)
     # Its connections are closed and it holds no files: the interpreter's teardown of the SDK's
     # modules (~0.1 s) would only keep the run's end waiting.
     sys.stderr.flush()

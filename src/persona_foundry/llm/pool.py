@@ -13,14 +13,13 @@ from ..errors import EndpointError, TransportError
 from .adaptive import AdaptiveWindow
 from .client import BackendError, ChatBackend, ChatRequest, Completion
 from .ratelimit import RateLimiter
-from .retry import is_fatal, retry_delay, server_retry_after_s, should_retry
+from .retry import RATE_LIMITED, is_fatal, retry_delay, server_retry_after_s, should_retry
 
 log = logging.getLogger(__name__)
 # Above this share of the limit, free slots go to the best of the callers that arrive within
 # COALESCE_S, not to the first (a few ms against LLM calls that take seconds).
 CONTENTION_SHARE = 0.75
 COALESCE_S = 0.01
-RATE_LIMITED = 429
 
 
 class PriorityLimiter:
@@ -194,8 +193,11 @@ class LLMPool:
         beyond it (llm/http_worker.py sends those the moment a slot frees)."""
         if self.window is None:
             return
-        self.backend.set_window(self.window.limit, self.window.paused_until)
-        self.limiter.set_limit(self.window.limit + self.backend.queued_ahead)
+        # A backend written before queues existed has neither: it sends at once.
+        set_window = getattr(self.backend, "set_window", None)
+        if set_window is not None:
+            set_window(self.window.limit, self.window.paused_until)
+        self.limiter.set_limit(self.window.limit + getattr(self.backend, "queued_ahead", 0))
 
     @property
     def send_limit(self) -> int:

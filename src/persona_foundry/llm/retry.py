@@ -13,8 +13,10 @@ MAX_RETRY_DELAY_S = 8.0
 # Honor server-directed delays up to two minutes; beyond that the server is effectively down.
 MAX_RETRY_AFTER_S = 120.0
 RETRYABLE_STATUS_CODES = frozenset({408, 409, 429})
-# "worker": the HTTP worker process died with the call unanswered (its retry goes in-process).
+# "worker": the HTTP worker process died with the call unanswered (the retry goes in-process),
+# or failed on it.
 RETRYABLE_KINDS = frozenset({"timeout", "connection", "worker"})
+RATE_LIMITED = 429
 # Failures that no retry, no other persona and no other stage can fix: stop the run.
 FATAL_STATUS_CODES = frozenset({401, 403})
 
