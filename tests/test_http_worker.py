@@ -129,15 +129,22 @@ def test_the_worker_starts_after_its_calls_and_ends_with_the_run(
 def test_a_429_holds_the_worker_queue_until_the_pause_ends(start_server: StartServer) -> None:
     pause_s = 0.6
     refused: list[float] = []
+    servers: list[FakeOpenAIServer] = []
 
     def responder(body: dict[str, Any]) -> Reply:
-        if not refused and body["messages"][0]["content"].startswith("call 3 "):
+        number = int(body["messages"][0]["content"].split()[1])
+        if not refused and number == 3:
+            # Refused once the window is full, with the other calls of that round still out
+            # (0.3 s each): any request after it can only come from the worker's queue.
+            deadline = time.monotonic() + 5
+            while servers[0].in_flight < 4 and time.monotonic() < deadline:
+                time.sleep(0.001)
             refused.append(time.monotonic())
             return Reply(status=429, headers={"retry-after": str(pause_s)},
                          error_body={"error": {"message": "slow down"}})
-        return Reply(_echo(body).content, delay_s=0.05)
+        return Reply(_echo(body).content, delay_s=0.3 if number < 3 else 0.05)
 
-    server = start_server(responder)
+    servers.append(server := start_server(responder))
 
     async def work(pool: LLMPool, _: HttpWorkerBackend) -> list[Completion]:
         return list(await asyncio.gather(*(pool.complete(_request(n)) for n in range(24))))
