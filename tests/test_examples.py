@@ -14,7 +14,7 @@ from conftest import server_settings
 from openai_server import Reply
 from persona_foundry.pipeline import PersonaRunOptions, generate_personas
 from persona_foundry.stages.examples import POST_RULES_KEY, ExampleTweets
-from persona_foundry.textchecks import PostRules, set_problems
+from persona_foundry.textchecks import PostRules, set_problems, weighted_length
 from stage_replies import EXAMPLES, schema_name, valid_reply
 
 RULES = PostRules("English", max_hashtags=1, emoji_use="rare")
@@ -118,3 +118,19 @@ def test_stage_3_greetings_become_the_cards_first_and_alternate_greetings(
     assert path is not None
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     assert (data["first_mes"], data["alternate_greetings"]) == (greetings[0], [greetings[1]])
+
+
+def test_a_post_written_to_the_cap_is_cut_to_x_length_not_failed() -> None:
+    # The default offline model, make run: 280 characters (the schema's cap, hit mid-hashtag)
+    # that weigh 281 on X ("ả" weighs 2), sent three times alike to the re-asks.
+    capped = ("Back from Hội An with a camera full of lanterns and a notebook full of recipes. "
+              "I can't wait to share some more memories with you soon. #HoàngBảoLinh #")
+    capped = capped.rjust(280, "x")
+    data = _examples(capped, "Deadline day: three stories filed, one coffee spilled.",
+                     "The archive smelled of dust and old ink today.")
+    kept = _validate(data)
+    assert [tweet.text for tweet in kept.tweets][1:] == [
+        "Deadline day: three stories filed, one coffee spilled.",
+        "The archive smelled of dust and old ink today."]
+    assert kept.tweets[0].text == capped[:-len(" #")]
+    assert weighted_length(kept.tweets[0].text) <= 280 < weighted_length(capped)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from ..textchecks import PostRules, set_problems
+from ..textchecks import PostRules, fit_weighted, set_problems
 from . import core, strategy
 from .base import (
     Message,
@@ -65,6 +65,9 @@ class ExampleTweets(BaseModel):
         rules = (info.context or {}).get(POST_RULES_KEY)
         if not isinstance(rules, PostRules):
             return self
+        for tweet in self.tweets:  # written to the schema's cap: cut to X's length, not redone
+            tweet.text = fit_weighted(tweet.text)
+        self.greetings = [fit_weighted(greeting) for greeting in self.greetings]
         labels = [f"tweets.{n}" for n in range(len(self.tweets))]
         labels += [f"greetings.{n}" for n in range(len(self.greetings))]
         texts = [tweet.text for tweet in self.tweets] + self.greetings
