@@ -48,7 +48,8 @@ def test_with_enough_passing_examples_the_failing_texts_are_dropped() -> None:
 
 
 def test_the_strategy_habits_hold_for_posts_and_greetings() -> None:
-    data = _examples("Sunrise over the hangar, coffee in hand.", "Filed the story. #news #media",
+    data = _examples("Sunrise over the hangar, coffee in hand.",
+                     "Filed the #news story for #media.",
                      "The archive smelled of dust and old ink today.",
                      greetings=("Welcome aboard! 🚀🚀🚀",))
     with pytest.raises(ValidationError) as caught:
@@ -134,3 +135,14 @@ def test_a_post_written_to_the_cap_is_cut_to_x_length_not_failed() -> None:
         "The archive smelled of dust and old ink today."]
     assert kept.tweets[0].text == capped[:-len(" #")]
     assert weighted_length(kept.tweets[0].text) <= 280 < weighted_length(capped)
+
+
+def test_trailing_hashtags_past_the_strategy_are_dropped_not_failed() -> None:
+    # The default offline model, make run: five tags where the strategy allows three (RULES: 1).
+    overshoot = "Golden hour on the ridge today. #photography #outdoors #travel"
+    inside = "My #photography and #outdoors life, in one post."
+    data = _examples(overshoot, "Deadline day: three stories filed, one coffee spilled.",
+                     "The archive smelled of dust and old ink today.", inside)
+    kept = _validate(data)
+    assert kept.tweets[0].text == "Golden hour on the ridge today. #photography"
+    assert inside not in [tweet.text for tweet in kept.tweets]  # tags in a sentence: dropped

@@ -84,6 +84,17 @@ def fit_weighted(text: str) -> str:
     return text  # one word over the length: left for the check to report
 
 
+def within_hashtags(text: str, allowed: int) -> str:
+    """The text with the trailing hashtags past `allowed` dropped (the usual way a model
+    overshoots: a run of tags at the end); hashtags inside its sentences are left for the
+    check to report."""
+    words = text.rstrip().split(" ")
+    while hashtag_count(" ".join(words)) > allowed and len(words) > 1 and (
+            _HASHTAG.fullmatch(words[-1]) or words[-1] == "#"):
+        words.pop()
+    return " ".join(words) if len(words) < len(text.rstrip().split(" ")) else text
+
+
 def normalize_for_comparison(text: str) -> str:
     """Lower case, no URLs, mentions or punctuation, single spaces."""
     return " ".join(_NOISE.sub(" ", text.lower()).split())

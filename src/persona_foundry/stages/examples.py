@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from ..textchecks import PostRules, fit_weighted, set_problems
+from ..textchecks import PostRules, fit_weighted, set_problems, within_hashtags
 from . import core, strategy
 from .base import (
     Message,
@@ -65,9 +65,11 @@ class ExampleTweets(BaseModel):
         rules = (info.context or {}).get(POST_RULES_KEY)
         if not isinstance(rules, PostRules):
             return self
-        for tweet in self.tweets:  # written to the schema's cap: cut to X's length, not redone
-            tweet.text = fit_weighted(tweet.text)
-        self.greetings = [fit_weighted(greeting) for greeting in self.greetings]
+        # What a small model overshoots at the end of a post (written to the schema's cap; a
+        # run of tags past the strategy's count) is cut, not redone: re-asked, it sends the same.
+        for tweet in self.tweets:
+            tweet.text = _trimmed(tweet.text, rules)
+        self.greetings = [_trimmed(greeting, rules) for greeting in self.greetings]
         labels = [f"tweets.{n}" for n in range(len(self.tweets))]
         labels += [f"greetings.{n}" for n in range(len(self.greetings))]
         texts = [tweet.text for tweet in self.tweets] + self.greetings
@@ -88,6 +90,10 @@ class ExampleTweets(BaseModel):
                           if n not in problems]
         self.tweets = kept
         return self
+
+
+def _trimmed(text: str, rules: PostRules) -> str:
+    return within_hashtags(fit_weighted(text), rules.max_hashtags)
 
 
 def post_rules(ctx: StageContext) -> dict[str, Any]:
