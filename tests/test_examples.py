@@ -14,7 +14,7 @@ from conftest import server_settings
 from openai_server import Reply
 from persona_foundry.pipeline import PersonaRunOptions, generate_personas
 from persona_foundry.stages.examples import POST_RULES_KEY, ExampleTweets
-from persona_foundry.textchecks import PostRules, set_problems, weighted_length
+from persona_foundry.textchecks import PostRules, fit_weighted, set_problems, weighted_length
 from stage_replies import EXAMPLES, schema_name, valid_reply
 
 RULES = PostRules("English", max_hashtags=1, emoji_use="rare")
@@ -146,3 +146,10 @@ def test_trailing_hashtags_past_the_strategy_are_dropped_not_failed() -> None:
     kept = _validate(data)
     assert kept.tweets[0].text == "Golden hour on the ridge today. #photography"
     assert inside not in [tweet.text for tweet in kept.tweets]  # tags in a sentence: dropped
+
+
+def test_cutting_to_x_length_keeps_the_last_whole_word_as_written() -> None:
+    text = ("ả" * 139 + " C#").ljust(280, " ")  # weighs 278 + 3: over; "C#" is a word
+    assert fit_weighted(text) == "ả" * 139
+    assert fit_weighted("short C# post") == "short C# post"
+    assert fit_weighted(("word " * 60).strip() + " ả") == ("word " * 56).strip()

@@ -78,7 +78,9 @@ def fit_weighted(text: str) -> str:
     words = text.split(" ")
     while len(words) > 1:
         words.pop()
-        cut = " ".join(words).rstrip(" #@,;:-")
+        while len(words) > 1 and words[-1] in ("", "#", "@"):  # a tag or mention cut to nothing
+            words.pop()
+        cut = " ".join(words).rstrip(" ,;:-")
         if weighted_length(cut) <= MAX_WEIGHTED_LENGTH:
             return cut
     return text  # one word over the length: left for the check to report
